@@ -1,0 +1,28 @@
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "g1_bringup"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="g1_twist maintainers",
+    maintainer_email="maintainers@g1-twist.dev",
+    description="Launch, configs, MuJoCo G1 simulator, Foxglove bridge and teleop for the G1 stack.",
+    license="Apache-2.0",
+    entry_points={
+        "console_scripts": [
+            "run_stack = g1_bringup.run_stack:main",
+        ],
+    },
+)
