@@ -23,9 +23,9 @@ setup(
         "console_scripts": [
             "train_teacher = twist_training.cli:train_teacher",
             "train_student = twist_training.cli:train_student",
-            "train_cmg = twist_training.cli:train_cmg",
-            "eval_cmg = twist_training.cli:eval_cmg",
-            "make_dataset = twist_training.cli:make_dataset",
+            "train_cmg = twist_training.cmg.cli:train_main",
+            "eval_cmg = twist_training.cmg.cli:eval_main",
+            "make_dataset = twist_training.data.cli:main",
             "export_policy = twist_training.cli:export_policy",
             "play = twist_training.cli:play",
         ],

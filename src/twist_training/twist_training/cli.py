@@ -40,18 +40,6 @@ def train_student(argv: list[str] | None = None) -> int:
     return _not_implemented("train_student", argv)
 
 
-def train_cmg(argv: list[str] | None = None) -> int:
-    return _not_implemented("train_cmg", argv)
-
-
-def eval_cmg(argv: list[str] | None = None) -> int:
-    return _not_implemented("eval_cmg", argv)
-
-
-def make_dataset(argv: list[str] | None = None) -> int:
-    return _not_implemented("make_dataset", argv)
-
-
 def export_policy(argv: list[str] | None = None) -> int:
     return _not_implemented("export_policy", argv)
 

@@ -1,0 +1,1 @@
+"""CMG training, evaluation and export (no rclpy)."""
