@@ -63,6 +63,9 @@ PURE_MODULES = (
     "twist_training.cli",
     "twist_controller.robot",
     "twist_controller.g1_model",
+    "twist_controller.observations",
+    "twist_controller.policy",
+    "twist_controller.rotations",
     "cmg_generator",
 )
 
