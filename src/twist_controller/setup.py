@@ -19,5 +19,9 @@ setup(
     maintainer_email="maintainers@g1-twist.dev",
     description="G1 robot spec, observations, policy runtime, policy node and PD bridge.",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "policy_node = twist_controller.policy_node:main",
+        ],
+    },
 )

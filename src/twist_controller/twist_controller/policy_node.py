@@ -1,0 +1,154 @@
+"""policy_node: /reference_motion + /joint_states + /imu -> /joint_targets at 50 Hz.
+
+Thin ROS shell around ``PolicyRuntime``. Parameters:
+
+* ``policy_path`` (string): exported policy (.pt TorchScript or .onnx) with metadata; empty -> the
+  node runs but never publishes targets and says so.
+* ``policy_compat`` (string): "" or "twist_upstream" (upstream TWIST student TorchScript).
+* ``rate_hz`` (50.0), ``reference_timeout`` (0.1 s), ``state_timeout`` (0.1 s).
+
+On missing/stale/bad inputs it publishes no targets (the bridge then damps) and logs the reason,
+throttled. Publishes its per-step compute time on ``~/step_latency`` (std_msgs/Float32, seconds).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import rclpy
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Imu, JointState
+from std_msgs.msg import Float32
+
+from twist_controller import robot
+from twist_controller.policy import PolicyLoadError, load_policy
+from twist_controller.policy_runtime import PolicyRuntime, PolicyRuntimeConfig, ReferenceSample
+from twist_msgs.msg import JointTargets, ReferenceMotion
+
+
+class PolicyNode(Node):
+    def __init__(self) -> None:
+        super().__init__("policy_node")
+        path = self.declare_parameter("policy_path", "").value
+        compat = self.declare_parameter("policy_compat", "").value or None
+        rate = float(self.declare_parameter("rate_hz", 50.0).value)
+        cfg = PolicyRuntimeConfig(
+            reference_timeout=float(self.declare_parameter("reference_timeout", 0.1).value),
+            state_timeout=float(self.declare_parameter("state_timeout", 0.1).value),
+        )
+        self.runtime: PolicyRuntime | None = None
+        if not path:
+            self.get_logger().error("no policy_path set: this node will not command the robot")
+        else:
+            try:
+                import torch
+
+                torch.set_num_threads(1)  # one core is plenty at batch 1; leave the rest to the sim
+                self.runtime = PolicyRuntime(load_policy(path, compat=compat), cfg)
+                self.get_logger().info(f"loaded policy {path} ({self.runtime.policy.backend})")
+            except (PolicyLoadError, ValueError) as exc:
+                self.get_logger().error(f"cannot load policy: {exc}. This node will not command the robot.")
+        self._name_to_index = {n: i for i, n in enumerate(robot.G1_JOINT_NAMES)}
+        self.create_subscription(ReferenceMotion, "/reference_motion", self._on_reference, 10)
+        self.create_subscription(JointState, "/joint_states", self._on_joint_states, qos_profile_sensor_data)
+        self.create_subscription(Imu, "/imu", self._on_imu, qos_profile_sensor_data)
+        self.pub_targets = self.create_publisher(JointTargets, "/joint_targets", 10)
+        self.pub_latency = self.create_publisher(Float32, "~/step_latency", 10)
+        self.create_timer(1.0 / rate, self._tick)
+        self._last_reason = ""
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _warn(self, text: str) -> None:
+        self.get_logger().warning(text, throttle_duration_sec=2.0)
+
+    def _on_reference(self, msg: ReferenceMotion) -> None:
+        if self.runtime is None:
+            return
+        if not msg.frames:
+            self._warn("reference_motion without frames ignored")
+            return
+        f = msg.frames[0]
+        sample = ReferenceSample(
+            joint_pos=np.asarray(f.joint_positions, dtype=np.float64),
+            root_height=float(f.root_height),
+            root_rpy=np.array([f.root_roll, f.root_pitch, f.root_yaw], dtype=np.float64),
+            root_lin_vel_local=np.array(
+                [f.root_linear_velocity.x, f.root_linear_velocity.y, f.root_linear_velocity.z]
+            ),
+            root_yaw_rate=float(f.root_yaw_rate),
+        )
+        err = self.runtime.set_reference(sample, self._now())
+        if err:
+            self._warn(f"reference rejected: {err}")
+
+    def _on_joint_states(self, msg: JointState) -> None:
+        if self.runtime is None:
+            return
+        if len(msg.name) != len(msg.position) or (msg.velocity and len(msg.velocity) != len(msg.name)):
+            self._warn("joint_states with mismatched array lengths ignored")
+            return
+        q = np.full(robot.NUM_JOINTS, np.nan)
+        dq = np.zeros(robot.NUM_JOINTS) if not msg.velocity else np.full(robot.NUM_JOINTS, np.nan)
+        for k, name in enumerate(msg.name):
+            i = self._name_to_index.get(name)
+            if i is None:
+                continue
+            q[i] = msg.position[k]
+            if msg.velocity:
+                dq[i] = msg.velocity[k]
+        err = self.runtime.set_joint_state(q, dq, self._now())
+        if err:
+            self._warn(f"joint_states rejected: {err} (all 29 G1 joints must be present)")
+
+    def _on_imu(self, msg: Imu) -> None:
+        if self.runtime is None:
+            return
+        o, w = msg.orientation, msg.angular_velocity
+        err = self.runtime.set_imu(np.array([o.w, o.x, o.y, o.z]), np.array([w.x, w.y, w.z]), self._now())
+        if err:
+            self._warn(f"imu rejected: {err}")
+
+    def _tick(self) -> None:
+        if self.runtime is None:
+            return
+        result = self.runtime.step(self._now())
+        if result.targets is None:
+            if result.reason != self._last_reason:
+                self.get_logger().warning(f"not commanding: {result.reason}")
+            self._last_reason = result.reason
+            return
+        if self._last_reason:
+            self.get_logger().info("inputs fresh: commanding")
+            self._last_reason = ""
+        msg = JointTargets()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.joint_names = list(robot.G1_JOINT_NAMES)
+        msg.position = result.targets.astype(np.float32)
+        msg.velocity = np.zeros(robot.NUM_JOINTS, dtype=np.float32)
+        msg.effort = np.zeros(robot.NUM_JOINTS, dtype=np.float32)
+        msg.kp = result.kp.astype(np.float32)
+        msg.kd = result.kd.astype(np.float32)
+        self.pub_targets.publish(msg)
+        self.pub_latency.publish(Float32(data=float(result.compute_time)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    rclpy.init(args=argv if argv is not None else sys.argv)
+    node = PolicyNode()
+    try:
+        rclpy.spin(node)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""policy_node as a real process: fresh inputs -> /joint_targets; garbage or stale inputs -> silence,
+never a crash."""
+
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy", reason="needs the ROS venv (source scripts/env.sh)")
+pytest.importorskip("twist_msgs.msg", reason="twist_msgs not built (run scripts/setup.sh)")
+
+from sensor_msgs.msg import Imu, JointState  # noqa: E402
+
+from twist_controller import robot  # noqa: E402
+from twist_msgs.msg import JointTargets, ReferenceFrame, ReferenceMotion  # noqa: E402
+
+pytestmark = pytest.mark.ros
+EXE = Path(__file__).resolve().parents[1] / "install" / "lib" / "twist_controller" / "policy_node"
+
+
+@pytest.fixture
+def policy_file(tmp_path):
+    import torch
+
+    from twist_controller.policy import export_policy
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(1155, 32), torch.nn.Tanh(), torch.nn.Linear(32, 23))
+    return export_policy(net, tmp_path / "untrained_plumbing_policy.pt")
+
+
+def _inputs(node):
+    js = JointState()
+    js.header.stamp = node.get_clock().now().to_msg()
+    js.name = list(robot.G1_JOINT_NAMES)
+    js.position = robot.DEFAULT_POSITION.tolist()
+    js.velocity = [0.0] * 29
+    imu = Imu()
+    imu.orientation.w = 1.0
+    ref = ReferenceMotion()
+    frame = ReferenceFrame()
+    frame.joint_positions = robot.DEFAULT_POSITION.astype(np.float32)
+    frame.root_height = 0.78
+    ref.frames = [frame]
+    ref.dt = 0.02
+    return js, imu, ref
+
+
+def test_policy_node_commands_on_fresh_inputs_and_goes_quiet_on_stale_or_bad(ros_env, policy_file):
+    proc = subprocess.Popen(
+        [str(EXE), "--ros-args", "-p", f"policy_path:={policy_file}"],
+        env=ros_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    rclpy.init()
+    try:
+        node = rclpy.create_node("policy_node_tester")
+        got: list[tuple[float, JointTargets]] = []
+        node.create_subscription(
+            JointTargets, "/joint_targets", lambda m: got.append((time.monotonic(), m)), 50
+        )
+        pub_js = node.create_publisher(JointState, "/joint_states", 10)
+        pub_imu = node.create_publisher(Imu, "/imu", 10)
+        pub_ref = node.create_publisher(ReferenceMotion, "/reference_motion", 10)
+        deadline = time.monotonic() + 30
+        while pub_ref.get_subscription_count() == 0 and time.monotonic() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.05)
+        assert pub_ref.get_subscription_count() > 0, "policy_node never subscribed"
+
+        def pump(seconds, send_ref=True, bad=False):
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                js, imu, ref = _inputs(node)
+                if bad:
+                    ref.frames[0].root_height = float("nan")
+                    js.position = js.position[:10]  # mismatched lengths
+                pub_js.publish(js)
+                pub_imu.publish(imu)
+                if send_ref:
+                    pub_ref.publish(ref)
+                rclpy.spin_once(node, timeout_sec=0.02)
+
+        pump(3.0)
+        assert len(got) > 20, f"only {len(got)} targets in 3 s"
+        last = got[-1][1]
+        assert list(last.joint_names) == list(robot.G1_JOINT_NAMES)
+        q = np.asarray(last.position)
+        assert np.all(np.isfinite(q)) and np.all(q <= robot.POSITION_UPPER + 1e-5)
+        np.testing.assert_allclose(np.asarray(last.kp), robot.KP, rtol=1e-6)
+
+        t_stop = time.monotonic()
+        pump(1.0, send_ref=False)  # reference stream stops
+        after = [t for t, _ in got if t > t_stop + 0.3]
+        assert not after, "targets kept coming 300 ms after the reference stopped"
+
+        n_before = len(got)
+        pump(1.0, bad=True)  # garbage everywhere
+        assert len(got) == n_before, "garbage input produced targets"
+        assert proc.poll() is None, "policy_node died on garbage input"
+
+        pump(2.0)  # recovers when good data returns
+        assert len(got) > n_before + 10
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+        rclpy.shutdown()
+    assert "stale" in out or "rejected" in out, out[-2000:]
