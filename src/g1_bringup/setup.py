@@ -23,6 +23,9 @@ setup(
     entry_points={
         "console_scripts": [
             "run_stack = g1_bringup.run_stack:main",
+            "joy_teleop = g1_bringup.joy_teleop:main",
+            "key_teleop = g1_bringup.key_teleop:main",
+            "scripted_teleop = g1_bringup.scripted_teleop:main",
         ],
     },
 )

@@ -16,13 +16,13 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-import rclpy
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Float32
 
 from twist_controller import robot
+from twist_controller.node_main import run_node
 from twist_controller.policy import PolicyLoadError, load_policy
 from twist_controller.policy_runtime import PolicyRuntime, PolicyRuntimeConfig, ReferenceSample
 from twist_msgs.msg import JointTargets, ReferenceMotion
@@ -137,17 +137,7 @@ class PolicyNode(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    rclpy.init(args=argv if argv is not None else sys.argv)
-    node = PolicyNode()
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return run_node(PolicyNode, argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,36 @@
+"""The one ``main`` every node of the stack uses: init, spin, clean shutdown on Ctrl-C/SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Callable
+
+
+def _raise_keyboard_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def run_node(factory: Callable[[], object], argv: list[str] | None = None) -> int:
+    """Create the node with ``factory`` after ``rclpy.init`` and spin it until interrupted."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+
+    rclpy.init(args=argv if argv is not None else sys.argv)
+    # SIGTERM (the runner's stop signal) ends spinning like Ctrl-C does, so nodes clean up.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    node = None
+    try:
+        node = factory()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            close = getattr(node, "close", None)
+            if callable(close):
+                close()
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
