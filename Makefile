@@ -17,7 +17,7 @@ setup:
 	@bash scripts/setup.sh
 
 sim: setup
-	@source scripts/env.sh && install/lib/g1_bringup/run_stack $(ARGS)
+	@source scripts/env.sh && install/lib/g1_bringup/stack $(ARGS)
 
 lint: setup
 	@source scripts/env.sh && ruff check . && ruff format --check .

@@ -67,6 +67,10 @@ PURE_MODULES = (
     "twist_controller.policy",
     "twist_controller.rotations",
     "cmg_generator",
+    "twist_controller.policy_runtime",
+    "g1_bringup.graph",
+    "g1_bringup.teleop_core",
+    "g1_bringup.launch_gen",
 )
 
 

@@ -22,7 +22,8 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "run_stack = g1_bringup.run_stack:main",
+            "stack = g1_bringup.stack:main",
+            "mujoco_sim = g1_bringup.mujoco_sim:main",
             "joy_teleop = g1_bringup.joy_teleop:main",
             "key_teleop = g1_bringup.key_teleop:main",
             "scripted_teleop = g1_bringup.scripted_teleop:main",

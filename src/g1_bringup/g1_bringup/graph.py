@@ -1,0 +1,170 @@
+"""The runtime graph of the G1 stack, described once in plain Python.
+
+Two consumers read it: ``launch_gen`` writes the ROS 2 launch files (``sim.launch.py``,
+``real.launch.py``) from it, and ``stack`` (the embedded runner) starts the same nodes as processes
+on machines without ``ros2 launch``. Change the graph here, regenerate the launch files
+(``python -m g1_bringup.launch_gen``), and both stay in step; a test fails if they drift.
+
+Parameter values may reference launch arguments as ``Arg("name")``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Arg:
+    """A reference to a launch argument's value."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class LaunchArgument:
+    name: str
+    default: str
+    description: str
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str  # node name (also the key in its params YAML)
+    package: str
+    executable: str
+    param_files: tuple[str | Arg, ...] = ()  # files in share/<package>/config (or an Arg naming one)
+    parameters: dict[str, object] = field(default_factory=dict)  # overrides, may hold Arg(...)
+    remappings: tuple[tuple[str, str], ...] = ()
+    enabled_by: str | None = None  # boolean launch argument that switches the node on
+    required: bool = True  # the runner stops the stack when a required node dies
+    interactive: bool = False  # needs the terminal (keyboard teleop)
+
+
+@dataclass(frozen=True)
+class Graph:
+    name: str
+    description: str
+    arguments: tuple[LaunchArgument, ...]
+    nodes: tuple[NodeSpec, ...]
+
+    def argument_defaults(self) -> dict[str, str]:
+        return {a.name: a.default for a in self.arguments}
+
+    def node(self, name: str) -> NodeSpec:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(f"no node {name!r} in graph {self.name}")
+
+
+# ---- pieces shared by both graphs ---------------------------------------------------------------
+_COMMON_ARGS = (
+    LaunchArgument("policy_path", "", "exported student policy (.pt/.onnx); empty = the shipped one"),
+    LaunchArgument("policy_compat", "", "'' or 'twist_upstream' for an upstream TWIST student"),
+    LaunchArgument("cmg_model_path", "", "CMG artifact; empty = the shipped one"),
+    LaunchArgument("cmd_vel_stamped", "false", "subscribe /cmd_vel as TwistStamped instead of Twist"),
+    LaunchArgument("foxglove", "true", "start the Foxglove WebSocket bridge on port 8765"),
+    LaunchArgument("teleop_joy", "false", "start joy_teleop (gamepad via SDL)"),
+    LaunchArgument("joy_config", "joy_ps4_holonomic.yaml", "gamepad config file in g1_bringup/config"),
+)
+
+
+def _control_nodes() -> tuple[NodeSpec, ...]:
+    return (
+        NodeSpec(
+            name="cmg_node",
+            package="cmg_generator",
+            executable="cmg_node",
+            param_files=("cmg_node.yaml",),
+            parameters={"model_path": Arg("cmg_model_path"), "cmd_vel_stamped": Arg("cmd_vel_stamped")},
+        ),
+        NodeSpec(
+            name="policy_node",
+            package="twist_controller",
+            executable="policy_node",
+            param_files=("policy_node.yaml",),
+            parameters={"policy_path": Arg("policy_path"), "policy_compat": Arg("policy_compat")},
+        ),
+    )
+
+
+def _ui_nodes() -> tuple[NodeSpec, ...]:
+    return (
+        NodeSpec(
+            name="foxglove_bridge",
+            package="g1_bringup",
+            executable="foxglove_bridge",
+            param_files=("foxglove_bridge.yaml",),
+            enabled_by="foxglove",
+            required=False,
+        ),
+        NodeSpec(
+            name="joy_teleop",
+            package="g1_bringup",
+            executable="joy_teleop",
+            param_files=(Arg("joy_config"),),
+            enabled_by="teleop_joy",
+            required=False,
+        ),
+    )
+
+
+def sim_graph() -> Graph:
+    """Simulated G1: MuJoCo simulator speaking Unitree DDS on loopback (domain 1, lo)."""
+    args = (
+        *_COMMON_ARGS,
+        LaunchArgument("viewer", "false", "open the MuJoCo viewer"),
+        LaunchArgument("auto_stand", "true", "bridge stands the robot up and enters POLICY by itself"),
+    )
+    nodes = (
+        NodeSpec(
+            name="mujoco_sim",
+            package="g1_bringup",
+            executable="mujoco_sim",
+            param_files=("mujoco_sim.yaml",),
+            parameters={"viewer": Arg("viewer")},
+        ),
+        NodeSpec(
+            name="pd_bridge",
+            package="twist_controller",
+            executable="pd_bridge",
+            param_files=("pd_bridge.yaml",),
+            parameters={
+                "robot": "sim",
+                "dds_domain": 1,
+                "network_interface": "lo",
+                "auto_stand": Arg("auto_stand"),
+            },
+        ),
+        *_control_nodes(),
+        *_ui_nodes(),
+    )
+    return Graph("sim", "simulated G1 driven by /cmd_vel", args, nodes)
+
+
+def real_graph() -> Graph:
+    """The real G1 over its network interface (DDS domain 0). Never moves without an explicit enable."""
+    args = (
+        LaunchArgument("network_interface", "eth0", "NIC connected to the robot (192.168.123.x)"),
+        *_COMMON_ARGS,
+    )
+    nodes = (
+        NodeSpec(
+            name="pd_bridge",
+            package="twist_controller",
+            executable="pd_bridge",
+            param_files=("pd_bridge.yaml",),
+            parameters={
+                "robot": "real",
+                "dds_domain": 0,
+                "network_interface": Arg("network_interface"),
+                "auto_stand": False,
+            },
+        ),
+        *_control_nodes(),
+        *_ui_nodes(),
+    )
+    return Graph("real", "the real G1; enable it with the SetMode service", args, nodes)
+
+
+GRAPHS = {"sim": sim_graph, "real": real_graph}

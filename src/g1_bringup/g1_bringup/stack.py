@@ -1,0 +1,293 @@
+"""stack: run the G1 graph as processes, without ``ros2 launch`` (the README's run command).
+
+Resolves ``g1_bringup.graph`` exactly as the generated launch files do, starts every enabled node
+from ``install/lib/<package>/<executable>`` with ``--ros-args`` (params files, overrides, node
+name), prefixes each node's output with its name, prints one status line per second, and stops
+everything cleanly on Ctrl-C. When a required node dies the whole stack stops with a non-zero
+exit status, because a half-running robot stack is worse than a stopped one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from g1_bringup.graph import GRAPHS, Arg, Graph, NodeSpec
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+
+
+def install_prefix() -> Path:
+    """The colcon install space this package runs from (…/install)."""
+    for key in ("COLCON_PREFIX_PATH", "AMENT_PREFIX_PATH"):
+        for entry in os.environ.get(key, "").split(os.pathsep):
+            if entry and (Path(entry) / "share" / "g1_bringup").is_dir():
+                return Path(entry)
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "share" / "g1_bringup").is_dir():
+            return parent
+    raise RuntimeError("cannot find the install space; run scripts/setup.sh and source scripts/env.sh")
+
+
+def resolve(value: object, args: dict[str, str]) -> str:
+    if isinstance(value, Arg):
+        return args[value.name]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def is_enabled(node: NodeSpec, args: dict[str, str]) -> bool:
+    return node.enabled_by is None or args[node.enabled_by].lower() in TRUE_WORDS
+
+
+def node_command(node: NodeSpec, args: dict[str, str], prefix: Path) -> list[str]:
+    """The command line that runs ``node`` like launch_ros would."""
+    exe = prefix / "lib" / node.package / node.executable
+    cmd = [str(exe), "--ros-args", "-r", f"__node:={node.name}"]
+    for f in node.param_files:
+        path = prefix / "share" / node.package / "config" / resolve(f, args)
+        cmd += ["--params-file", str(path)]
+    for key, value in node.parameters.items():
+        text = resolve(value, args)
+        if text == "":
+            continue  # an empty launch argument means "use the node's default"
+        cmd += ["-p", f"{key}:={text}"]
+    for src, dst in node.remappings:
+        cmd += ["-r", f"{src}:={dst}"]
+    return cmd
+
+
+def missing_pieces(graph: Graph, args: dict[str, str], prefix: Path) -> list[str]:
+    """Executables and parameter files an enabled node needs but the install space lacks."""
+    problems = []
+    for node in graph.nodes:
+        if not is_enabled(node, args):
+            continue
+        cmd = node_command(node, args, prefix)
+        if not os.access(cmd[0], os.X_OK):
+            problems.append(f"{node.name}: executable {cmd[0]} not installed")
+        for i, part in enumerate(cmd):
+            if part == "--params-file" and not Path(cmd[i + 1]).is_file():
+                problems.append(f"{node.name}: parameter file {cmd[i + 1]} missing")
+    return problems
+
+
+@dataclass
+class Running:
+    node: NodeSpec
+    proc: subprocess.Popen
+
+
+def _pump(name: str, stream, width: int) -> None:
+    for line in iter(stream.readline, ""):
+        sys.stdout.write(f"[{name:<{width}}] {line}")
+        sys.stdout.flush()
+
+
+class StatusMonitor:
+    """A small rclpy node printing mode, commanded vs measured velocity and latencies once a second."""
+
+    def __init__(self) -> None:
+        import rclpy
+        from geometry_msgs.msg import Twist
+        from nav_msgs.msg import Odometry
+        from rclpy.qos import qos_profile_sensor_data
+        from std_msgs.msg import Float32
+
+        from twist_msgs.msg import ControllerState
+
+        rclpy.init(args=[])
+        self.rclpy = rclpy
+        self.node = rclpy.create_node("stack_status")
+        self.mode = "?"
+        self.faults: list[str] = []
+        self.cmd = (0.0, 0.0, 0.0)
+        self.meas = (float("nan"),) * 3
+        self.policy_ms = float("nan")
+        self.node.create_subscription(ControllerState, "/controller_state", self._on_state, 10)
+        self.node.create_subscription(Twist, "/cmd_vel", self._on_cmd, 10)
+        self.node.create_subscription(Odometry, "/odom", self._on_odom, qos_profile_sensor_data)
+        self.node.create_subscription(Float32, "/policy_node/step_latency", self._on_latency, 10)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        while self.rclpy.ok():
+            try:
+                self.rclpy.spin_once(self.node, timeout_sec=0.1)
+            except Exception:  # shutdown races are harmless here
+                return
+
+    def _on_state(self, m) -> None:
+        self.mode, self.faults = m.mode_name, list(m.faults)
+
+    def _on_cmd(self, m) -> None:
+        self.cmd = (m.linear.x, m.linear.y, m.angular.z)
+
+    def _on_odom(self, m) -> None:
+        t = m.twist.twist
+        self.meas = (t.linear.x, t.linear.y, t.angular.z)
+
+    def _on_latency(self, m) -> None:
+        self.policy_ms = m.data * 1000.0
+
+    def line(self) -> str:
+        c, v = self.cmd, self.meas
+        fault = f" faults: {'; '.join(self.faults)}" if self.faults else ""
+        return (
+            f"mode {self.mode:<11} cmd vx {c[0]:+.2f} vy {c[1]:+.2f} wz {c[2]:+.2f} | "
+            f"odom vx {v[0]:+.2f} vy {v[1]:+.2f} wz {v[2]:+.2f} | policy {self.policy_ms:.2f} ms{fault}"
+        )
+
+    def close(self) -> None:
+        if self.rclpy.ok():
+            self.rclpy.shutdown()
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="stack",
+        description="Run the G1 stack (simulator, bridge, CMG, policy, dashboards, teleop) as processes.",
+        epilog="Launch arguments of the graph can be set as NAME:=VALUE, exactly as with ros2 launch.",
+    )
+    parser.add_argument("--graph", choices=sorted(GRAPHS), default="sim", help="which graph (default: sim)")
+    parser.add_argument(
+        "--teleop",
+        choices=("scripted", "keyboard", "joy", "none"),
+        default="scripted",
+        help="command source: a scripted profile (default, headless demo), the keyboard, a gamepad, or none",
+    )
+    parser.add_argument("--profile", default="demo", help="scripted profile: 'demo' or 'dur:vx:vy:wz,...'")
+    parser.add_argument("--loop", action="store_true", help="repeat the scripted profile")
+    parser.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0 = run)")
+    parser.add_argument("--no-status", action="store_true", help="do not print the status line")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands, start nothing")
+    parser.add_argument("launch_args", nargs="*", metavar="NAME:=VALUE", help="launch arguments")
+    return parser.parse_args(argv)
+
+
+def teleop_node(kind: str, profile: str, loop: bool) -> NodeSpec | None:
+    if kind == "scripted":
+        return NodeSpec(
+            "scripted_teleop",
+            "g1_bringup",
+            "scripted_teleop",
+            parameters={"profile": profile, "loop": loop},
+            required=False,
+        )
+    if kind == "keyboard":
+        return NodeSpec("key_teleop", "g1_bringup", "key_teleop", required=False, interactive=True)
+    return None  # joy: the graph's joy_teleop (teleop_joy:=true); none: nothing
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(argv)
+    graph = GRAPHS[opts.graph]()
+    args = graph.argument_defaults()
+    for item in opts.launch_args:
+        name, sep, value = item.partition(":=")
+        if not sep or name not in args:
+            print(
+                f"stack: unknown launch argument {item!r}; known: {', '.join(sorted(args))}", file=sys.stderr
+            )
+            return 2
+        args[name] = value
+    if opts.teleop == "joy":
+        args["teleop_joy"] = "true"
+    nodes = [n for n in graph.nodes if is_enabled(n, args)]
+    extra = teleop_node(opts.teleop, opts.profile, opts.loop)
+    if extra is not None:
+        nodes.append(extra)
+    try:
+        prefix = install_prefix()
+    except RuntimeError as exc:
+        print(f"stack: {exc}", file=sys.stderr)
+        return 2
+    check_graph = Graph(graph.name, graph.description, graph.arguments, tuple(nodes))
+    problems = missing_pieces(check_graph, args, prefix)
+    if problems:
+        print("stack: cannot start the " + graph.name + " graph, parts are missing:", file=sys.stderr)
+        for p in problems:
+            print(f"  - {p}", file=sys.stderr)
+        print("Nothing was started. Missing executables mean that part has not landed yet.", file=sys.stderr)
+        return 2
+    commands = {n.name: node_command(n, args, prefix) for n in nodes}
+    if opts.dry_run:
+        for name, cmd in commands.items():
+            print(f"{name}: {shlex.join(cmd)}")
+        return 0
+    return run(nodes, commands, opts)
+
+
+def run(nodes: list[NodeSpec], commands: dict[str, list[str]], opts: argparse.Namespace) -> int:
+    width = max(len(n.name) for n in nodes)
+    running: list[Running] = []
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    exit_code = 0
+    monitor = None
+    try:
+        for node in nodes:
+            proc = subprocess.Popen(
+                commands[node.name],
+                stdin=None if node.interactive else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=not node.interactive,  # Ctrl-C reaches children only through us
+            )
+            threading.Thread(target=_pump, args=(node.name, proc.stdout, width), daemon=True).start()
+            running.append(Running(node, proc))
+            print(f"[stack] started {node.name} (pid {proc.pid})", flush=True)
+        if not opts.no_status:
+            monitor = StatusMonitor()
+        t0 = time.monotonic()
+        next_status = t0 + 1.0
+        while not stop.is_set():
+            time.sleep(0.1)
+            for r in running:
+                code = r.proc.poll()
+                if code is not None and r.node.required:
+                    print(f"[stack] required node {r.node.name} exited with {code}: stopping", flush=True)
+                    exit_code = 1
+                    stop.set()
+            if opts.duration and time.monotonic() - t0 >= opts.duration:
+                stop.set()
+            if monitor is not None and time.monotonic() >= next_status:
+                next_status += 1.0
+                print(f"[status] {monitor.line()}", flush=True)
+    except KeyboardInterrupt:
+        print("\n[stack] Ctrl-C: stopping", flush=True)
+    finally:
+        if monitor is not None:
+            monitor.close()
+        shutdown([r.proc for r in running])
+    return exit_code
+
+
+def shutdown(procs: list[subprocess.Popen], grace: float = 5.0) -> None:
+    """SIGINT every process, wait up to ``grace`` s, then SIGKILL what is left."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + grace
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
