@@ -20,5 +20,5 @@ setup(
     maintainer_email="maintainers@g1-twist.dev",
     description="Command-conditioned motion generator (MoE MLP) for the G1.",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": ["cmg_node = cmg_generator.cmg_node:main"]},
 )

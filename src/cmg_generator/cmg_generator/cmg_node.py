@@ -1,0 +1,135 @@
+"""cmg_node: /cmd_vel -> CMG -> /reference_motion at 50 Hz.
+
+Parameters (config/cmg_node.yaml):
+
+* ``model_path``: CMG artifact (.pt), TorchScript or ONNX export, or an upstream ONNX with
+  ``stats_yaml``; empty -> the model shipped in share/cmg_generator/models.
+* ``stats_yaml``: ``cmg_stats.yaml`` for upstream ONNX models.
+* ``rate_hz`` (50), ``cmd_vel_timeout`` (0.5 s; then the command ramps to zero = stand),
+  ``cmd_vel_stamped`` (false: geometry_msgs/Twist; true: TwistStamped), ``horizon`` (look-ahead
+  frames after frames[0]), ``max_accel`` ([vx, vy, yaw] per second: command rate limit).
+
+A model that cannot be loaded leaves the node running without publishing (downstream nodes see a
+stale reference and the bridge damps); the reason is logged.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from geometry_msgs.msg import Twist, TwistStamped
+from rclpy.node import Node
+
+from cmg_generator.command_input import CommandInput, CommandInputConfig
+from twist_controller.node_main import run_node
+from twist_msgs.msg import ReferenceFrame, ReferenceMotion
+
+SHIPPED_MODEL_NAMES = ("cmg_g1_small.pt", "cmg_g1.pt")
+
+
+def shipped_model() -> Path | None:
+    """The CMG artifact installed with this package, if any."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        share = Path(get_package_share_directory("cmg_generator")) / "models"
+    except Exception:  # package index not available (e.g. running from source)
+        share = Path(__file__).resolve().parents[1] / "models"
+    for name in SHIPPED_MODEL_NAMES:
+        if (share / name).is_file():
+            return share / name
+    found = sorted(share.glob("*.pt")) if share.is_dir() else []
+    return found[0] if found else None
+
+
+def frame_to_msg(frame) -> ReferenceFrame:
+    msg = ReferenceFrame()
+    msg.joint_positions = np.asarray(frame.joint_positions, dtype=np.float32)
+    msg.joint_velocities = np.asarray(frame.joint_velocities, dtype=np.float32)
+    msg.root_height = float(frame.root_height)
+    msg.root_roll = float(frame.root_roll)
+    msg.root_pitch = float(frame.root_pitch)
+    msg.root_yaw = float(frame.root_yaw)
+    v = np.asarray(frame.root_linear_velocity, dtype=np.float64)
+    msg.root_linear_velocity.x, msg.root_linear_velocity.y, msg.root_linear_velocity.z = map(float, v)
+    msg.root_yaw_rate = float(frame.root_yaw_rate)
+    return msg
+
+
+class CMGNode(Node):
+    def __init__(self) -> None:
+        super().__init__("cmg_node")
+        model_path = str(self.declare_parameter("model_path", "").value)
+        stats_yaml = str(self.declare_parameter("stats_yaml", "").value) or None
+        rate = float(self.declare_parameter("rate_hz", 50.0).value)
+        timeout = float(self.declare_parameter("cmd_vel_timeout", 0.5).value)
+        stamped = bool(self.declare_parameter("cmd_vel_stamped", False).value)
+        self.horizon = max(0, int(self.declare_parameter("horizon", 0).value))
+        max_accel = list(self.declare_parameter("max_accel", [1.0, 1.0, 2.0]).value)
+        self.input = CommandInput(CommandInputConfig(timeout=timeout))
+        self.generator = None
+        path = Path(model_path) if model_path else shipped_model()
+        if path is None:
+            self.get_logger().error("no CMG model: set model_path (none is shipped in this install)")
+        else:
+            try:
+                from cmg_generator.runtime import CMGGenerator, GeneratorOptions
+
+                opts = GeneratorOptions(max_accel=tuple(float(a) for a in max_accel))
+                self.generator = CMGGenerator.load(path, stats_yaml=stats_yaml, options=opts)
+                lo, hi = self.generator.command_low, self.generator.command_high
+                self.get_logger().info(f"CMG {path.name}: command range low {lo.round(2)} high {hi.round(2)}")
+            except Exception as exc:  # a broken file must not take the node down
+                self.get_logger().error(f"cannot load CMG model {path}: {exc}")
+        if stamped:
+            self.create_subscription(TwistStamped, "/cmd_vel", lambda m: self._on_cmd(m.twist), 10)
+        else:
+            self.create_subscription(Twist, "/cmd_vel", self._on_cmd, 10)
+        self.pub = self.create_publisher(ReferenceMotion, "/reference_motion", 10)
+        self._was_stale = True
+        self.create_timer(1.0 / rate, self._tick)
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_cmd(self, twist: Twist) -> None:
+        err = self.input.submit(twist.linear.x, twist.linear.y, twist.angular.z, self._now())
+        if err:
+            self.get_logger().warning(err, throttle_duration_sec=2.0)
+
+    def _tick(self) -> None:
+        if self.generator is None:
+            return
+        now = self._now()
+        stale = self.input.is_stale(now)
+        if stale and not self._was_stale:
+            self.get_logger().info("/cmd_vel timed out: ramping to standing")
+        self._was_stale = stale
+        try:
+            motion = self.generator.step(self.input.current(now), horizon=self.horizon)
+        except Exception as exc:  # keep the node alive; restart the generator from standing
+            self.get_logger().error(
+                f"CMG step failed ({exc}); resetting to standing", throttle_duration_sec=2.0
+            )
+            self.generator.reset()
+            return
+        msg = ReferenceMotion()
+        msg.version = ReferenceMotion.VERSION
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = "cmg"
+        msg.dt = float(motion.dt)
+        msg.source = motion.source
+        msg.frames = [frame_to_msg(f) for f in motion.frames]
+        cmd = np.asarray(motion.command, dtype=np.float64)
+        msg.command.linear.x, msg.command.linear.y, msg.command.angular.z = map(float, cmd)
+        self.pub.publish(msg)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_node(CMGNode, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
