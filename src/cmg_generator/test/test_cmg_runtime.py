@@ -1,0 +1,193 @@
+"""CMG runtime: clamps, command filter, frames, backends (ours + upstream ONNX layout), shipped model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cmg_generator.artifact import NormStats, make_metadata, save_artifact
+from cmg_generator.model import CMG, CMGConfig
+from cmg_generator.runtime import (
+    CMGGenerator,
+    GeneratorOptions,
+    LoadedModel,
+    ReferenceFrame,
+    TorchBackend,
+    load_model,
+    rollout,
+)
+from twist_controller import robot
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+SHIPPED = MODELS_DIR / "cmg_g1_small.pt"
+
+
+def _tiny(tmp_path, root=True, seed=0, bias=None):
+    torch.manual_seed(seed)
+    model = CMG(CMGConfig(root_channels=root, hidden_dim=16, gate_hidden_dim=8))
+    if bias is not None:
+        model.layers[-1].bias.data.fill_(bias)
+    d = model.state_dim
+    rng = np.random.default_rng(seed)
+    states = rng.normal(size=(200, d)) * 0.3
+    states[:, :29] += robot.DEFAULT_POSITION
+    cmds = rng.uniform([-0.5, -0.3, -0.8], [1.5, 0.3, 0.8], size=(200, 3))
+    stats = NormStats.compute(states, cmds)
+    standing = np.zeros(d)
+    standing[:29] = robot.DEFAULT_POSITION
+    if root:
+        standing[58] = 0.76
+    meta = make_metadata(stats, standing, command_low=[-0.4, -0.2, -0.5], command_high=[1.2, 0.2, 0.5])
+    return save_artifact(tmp_path / "tiny.pt", model, stats, meta), model, stats
+
+
+def test_frames_and_horizon(tmp_path):
+    p, _, _ = _tiny(tmp_path)
+    gen = CMGGenerator.load(p)
+    m = gen.step((0.5, 0.0, 0.0), horizon=3)
+    assert m.dt == pytest.approx(0.02) and len(m.frames) == 4
+    f = m.frames[0]
+    assert isinstance(f, ReferenceFrame)
+    assert f.joint_positions.shape == (29,) and f.joint_velocities.shape == (29,)
+    assert f.root_linear_velocity.shape == (3,)
+    assert np.isfinite([f.root_height, f.root_roll, f.root_pitch, f.root_yaw, f.root_yaw_rate]).all()
+    # look-ahead does not advance the generator: the next step equals the first look-ahead frame
+    m2 = gen.step()
+    np.testing.assert_allclose(m2.frames[0].joint_positions, m.frames[1].joint_positions, atol=1e-6)
+
+
+def test_command_clamp_and_rate_limit(tmp_path):
+    p, _, _ = _tiny(tmp_path)
+    gen = CMGGenerator.load(p, options=GeneratorOptions(max_accel=(1.0, 1.0, 2.0)))
+    assert np.allclose(gen.set_command(5.0, -3.0, 9.0), [1.2, -0.2, 0.5])
+    prev = gen.command
+    for _ in range(200):
+        gen.step()
+        c = gen.command
+        assert np.all(np.abs(c - prev) <= np.array([1.0, 1.0, 2.0]) * 0.02 + 1e-9)
+        prev = c
+    np.testing.assert_allclose(gen.command, [1.2, -0.2, 0.5], atol=1e-9)
+
+
+def test_joint_positions_always_inside_limits(tmp_path):
+    # a model whose outputs are far outside every joint range
+    p, _, _ = _tiny(tmp_path, bias=6.0)
+    gen = CMGGenerator.load(p)
+    gen.set_command(1.0, 0.0, 0.0)
+    for _ in range(50):
+        q = gen.step(horizon=2).frames[-1].joint_positions
+        assert np.all(q >= robot.POSITION_LOWER - 1e-6) and np.all(q <= robot.POSITION_UPPER + 1e-6)
+    gen_off = CMGGenerator.load(p, options=GeneratorOptions(clamp_joints=False))
+    q = gen_off.step((1.0, 0, 0)).frames[0].joint_positions
+    assert np.any(q > robot.POSITION_UPPER)  # the clamp is what keeps the first generator inside
+
+
+def test_nonfinite_output_resets_to_standing(tmp_path):
+    p, _, _ = _tiny(tmp_path)
+    loaded = load_model(p)
+    loaded.backend = lambda s, c: np.full_like(s, np.nan)
+    gen = CMGGenerator(loaded)
+    f = gen.step((0.5, 0, 0)).frames[0]
+    assert gen.resets == 1
+    np.testing.assert_allclose(f.joint_positions, robot.DEFAULT_POSITION, atol=1e-6)
+
+
+def _upstream_onnx(tmp_path, model: CMG) -> Path:
+    """An ONNX in upstream's layout: fixed batch 1, prev_motion/command -> motion, no metadata."""
+    path = tmp_path / "cmg_exported.onnx"
+    torch.onnx.export(
+        model.eval(),
+        (torch.zeros(1, 58), torch.zeros(1, 3)),
+        str(path),
+        input_names=["prev_motion", "command"],
+        output_names=["motion"],
+        opset_version=11,
+        dynamo=False,
+    )
+    return path
+
+
+def test_upstream_onnx_with_stats_yaml(tmp_path):
+    _, model, stats = _tiny(tmp_path, root=False)
+    onnx_path = _upstream_onnx(tmp_path, model)
+    stats.to_yaml(tmp_path / "cmg_stats.yaml")
+    with pytest.raises(ValueError, match=r"cmg_stats\.yaml"):
+        load_model(onnx_path)
+    loaded = load_model(onnx_path, stats_yaml=tmp_path / "cmg_stats.yaml")
+    assert loaded.kind == "onnx-upstream" and loaded.metadata["fps"] == 30.0
+    # same normalized step as eager torch (batch > 1 runs row by row on the fixed-batch graph)
+    z, c = np.random.default_rng(0).normal(size=(3, 58)), np.zeros((3, 3))
+    with torch.no_grad():
+        ref = model(torch.tensor(z, dtype=torch.float32), torch.tensor(c, dtype=torch.float32)).numpy()
+    np.testing.assert_allclose(loaded.backend(z, c), ref, atol=1e-4)
+    # 58-only: root quantities come from the command; the 30 fps model is resampled to 50 Hz
+    gen = CMGGenerator(loaded)
+    calls = []
+    inner = loaded.backend
+    loaded.backend = lambda s, cm: calls.append(1) or inner(s, cm)
+    gen.stepper.backend = loaded.backend
+    gen.set_command(0.8, 0.1, 0.3)
+    for _ in range(50):
+        f = gen.step().frames[0]
+    assert len(calls) == 30  # 1 s of output at 50 Hz = 30 model steps at 30 fps
+    np.testing.assert_allclose(f.root_linear_velocity[:2], gen.command[:2], atol=1e-6)
+    assert f.root_yaw_rate == pytest.approx(gen.command[2])
+    assert f.root_height == pytest.approx(robot.STANDING_PELVIS_HEIGHT)
+    assert f.root_roll == 0.0 and f.root_pitch == 0.0
+
+
+def test_batched_rollout_matches_generator(tmp_path):
+    p, _, _ = _tiny(tmp_path)
+    loaded = load_model(p)
+    T = 20
+    res = rollout(loaded, np.broadcast_to([[0.6, 0.0, 0.2]], (T, 1, 3)))
+    gen = CMGGenerator(loaded)
+    gen.set_command(0.6, 0.0, 0.2)
+    for t in range(T):
+        f = gen.step().frames[0]
+        np.testing.assert_allclose(f.joint_positions, res.states[t + 1, 0, :29], atol=1e-5)
+
+
+def test_torch_backend_is_single_threaded_by_default(tmp_path):
+    _, model, _ = _tiny(tmp_path)
+    TorchBackend(model)
+    assert torch.get_num_threads() == 1
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    if not SHIPPED.is_file():
+        pytest.fail(f"the shipped CMG model is missing: {SHIPPED}")
+    return load_model(SHIPPED)
+
+
+def test_shipped_model_metadata(shipped: LoadedModel):
+    meta = shipped.metadata
+    assert meta["fps"] == 50.0, "CMG data are 50 Hz; the model must state the rate it was trained at"
+    assert meta["joint_names"] == list(robot.G1_JOINT_NAMES)
+    assert meta["training"]["config"]["smooth_s"] > 0
+    assert shipped.stats.motion_dim == 65
+    low, high = np.array(meta["command_low"]), np.array(meta["command_high"])
+    assert low[0] < -0.4 and high[0] > 1.5 and low[2] < -0.8 and high[2] > 0.8
+    readme = (MODELS_DIR / "README.md").read_text()
+    assert SHIPPED.name in readme
+    assert (MODELS_DIR / "eval_report.md").is_file()
+    rep = json.loads((MODELS_DIR / "eval_report.json").read_text())
+    assert rep["summary"]["commands"] >= 60
+
+
+def test_shipped_model_short_rollouts_stay_sane(shipped: LoadedModel):
+    cmds = np.array([[0, 0, 0], [0.5, 0, 0], [1.0, 0, 0], [1.5, 0, 0.5], [-0.5, 0, 0], [0.3, 0.4, -0.8]])
+    T = 500  # 10 s
+    res = rollout(shipped, np.broadcast_to(cmds, (T, len(cmds), 3)))
+    assert not res.nonfinite.any()
+    z = np.abs(shipped.stats.normalize_state(res.raw_states[1:].astype(np.float64)))
+    assert z.max() < 7.5, "normalized state ran into the divergence guard"
+    q = res.states[:, :, :29]
+    assert np.all(q >= robot.POSITION_LOWER - 1e-6) and np.all(q <= robot.POSITION_UPPER + 1e-6)
+    legs = res.states[-150:, :, :12].std(axis=0).mean(axis=1)
+    assert legs[2] > 0.03, "the generator froze while commanded to walk at 1 m/s"

