@@ -22,6 +22,7 @@ setup(
     entry_points={
         "console_scripts": [
             "policy_node = twist_controller.policy_node:main",
+            "pd_bridge = twist_controller.pd_bridge:main",
         ],
     },
 )

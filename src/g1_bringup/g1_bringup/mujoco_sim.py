@@ -1,0 +1,297 @@
+"""MuJoCo G1 simulator speaking the robot's own protocol (``rt/lowcmd`` in, ``rt/lowstate`` out).
+
+Run: ``install/lib/g1_bringup/mujoco_sim [--fast] [--viewer] [--duration S] [--ros-args --params-file
+src/g1_bringup/config/mujoco_sim.yaml]``. The physics/PD/band core is :mod:`g1_bringup.sim_core`;
+this module is the thin DDS + ROS shell around it:
+
+* DDS (unitree_sdk2py domain set-up, default domain 1 on ``lo``): takes ``rt/lowcmd`` (CRC checked;
+  bad CRC counted and ignored), publishes ``rt/lowstate`` at ``state_rate_hz`` with tick,
+  mode_machine and CRC. Until the first valid LowCmd the motors get zero torque; afterwards the
+  last command is held (as the motor drivers do).
+* ROS: ground truth ``/odom`` (nav_msgs/Odometry, pelvis in ``odom``), ``/tf`` when ``tf2_msgs`` is
+  importable (otherwise logged once), ``/sim/status`` (std_msgs/String, JSON counters, 2 Hz), and
+  ``/sim/elastic_band`` (std_msgs/Bool) to switch the band at run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+
+from g1_bringup.sim_core import SimConfig, SimCore, command_from_lowcmd
+
+PARAMS = {
+    "dds_domain": 1,
+    "network_interface": "lo",
+    "state_rate_hz": 500.0,
+    "dt": 0.002,
+    "integrator": "implicitfast",
+    "realtime": True,
+    "elastic_band": True,
+    "band_stiffness": 2000.0,
+    "band_damping": 300.0,
+    "band_lift": 0.03,
+    "mode_machine": 5,
+    "odom_rate_hz": 50.0,
+    "status_rate_hz": 2.0,
+    "odom_frame": "odom",
+    "base_frame": "pelvis",
+    "viewer": False,
+    "duration": 0.0,  # s of simulated time, 0 = run until stopped
+}
+
+
+class SimRunner:
+    """Owns the core, the DDS endpoint and the pacing loop; ROS publishing is optional (``node``)."""
+
+    def __init__(self, params: dict, node=None, log=print):
+        self.p = params
+        self.log = log
+        self.node = node
+        self.core = SimCore(
+            SimConfig(
+                dt=float(params["dt"]),
+                integrator=str(params["integrator"]),
+                elastic_band=bool(params["elastic_band"]),
+                band_stiffness=float(params["band_stiffness"]),
+                band_damping=float(params["band_damping"]),
+                band_lift=float(params["band_lift"]),
+                mode_machine=int(params["mode_machine"]),
+            )
+        )
+        self._lock = threading.Lock()
+        self._pending_cmd = None
+        self._pending_band: bool | None = None
+        self.cmd_received = 0
+        self.overruns = 0
+        self.states_sent = 0
+        self._stop = threading.Event()
+        self._wall0 = time.perf_counter()
+        from twist_controller import unitree_io
+
+        self._io = unitree_io
+        self._state_msg = unitree_io.LowState()
+        self.endpoint = unitree_io.DdsEndpoint(
+            "robot", int(params["dds_domain"]), str(params["network_interface"]) or None, self._on_lowcmd
+        )
+        self._odom_pub = self._tf_pub = None
+        if node is not None:
+            self._setup_ros(node)
+
+    # ------------------------------------------------------------------ inputs
+    def _on_lowcmd(self, msg) -> None:  # DDS listener thread; CRC already checked
+        cmd = command_from_lowcmd(msg)
+        with self._lock:
+            self._pending_cmd = cmd
+            self.cmd_received += 1
+
+    def set_band(self, on: bool) -> None:
+        with self._lock:
+            self._pending_band = bool(on)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # ------------------------------------------------------------------ ROS
+    def _setup_ros(self, node) -> None:
+        from nav_msgs.msg import Odometry
+        from std_msgs.msg import Bool, String
+
+        self._Odometry = Odometry
+        self._String = String
+        self._odom_pub = node.create_publisher(Odometry, "/odom", 10)
+        self._status_pub = node.create_publisher(String, "/sim/status", 10)
+        node.create_subscription(Bool, "/sim/elastic_band", lambda m: self.set_band(m.data), 10)
+        try:
+            from geometry_msgs.msg import TransformStamped
+            from tf2_msgs.msg import TFMessage
+
+            self._TF, self._TransformStamped = TFMessage, TransformStamped
+            self._tf_pub = node.create_publisher(TFMessage, "/tf", 10)
+        except ImportError:
+            self.log("tf2_msgs is not installed: /tf is not published (ground truth is on /odom)")
+
+    def _publish_ground_truth(self) -> None:
+        node = self.node
+        gt = self.core.ground_truth()
+        stamp = node.get_clock().now().to_msg()
+        o = self._Odometry()
+        o.header.stamp = stamp
+        o.header.frame_id = self.p["odom_frame"]
+        o.child_frame_id = self.p["base_frame"]
+        pos, quat = gt["position"], gt["quaternion"]
+        o.pose.pose.position.x, o.pose.pose.position.y, o.pose.pose.position.z = (float(v) for v in pos)
+        ori = o.pose.pose.orientation
+        ori.w, ori.x, ori.y, ori.z = (float(v) for v in quat)
+        lin, ang = o.twist.twist.linear, o.twist.twist.angular
+        lin.x, lin.y, lin.z = (float(v) for v in gt["linear_body"])
+        ang.x, ang.y, ang.z = (float(v) for v in gt["angular_body"])
+        self._odom_pub.publish(o)
+        if self._tf_pub is not None:
+            t = self._TransformStamped()
+            t.header = o.header
+            t.child_frame_id = o.child_frame_id
+            t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = (
+                float(v) for v in pos
+            )
+            t.transform.rotation = ori
+            self._tf_pub.publish(self._TF(transforms=[t]))
+
+    def status(self) -> dict:
+        wall = time.perf_counter() - self._wall0
+        return {
+            "sim_time": round(self.core.time, 4),
+            "wall_time": round(wall, 3),
+            "rtf": round(self.core.time / wall, 3) if wall > 0 else 0.0,
+            "lowcmd_received": self.endpoint.received,
+            "lowcmd_bad_crc": self.endpoint.bad_crc,
+            "lowcmd_malformed": self.endpoint.malformed,
+            "lowstate_sent": self.states_sent,
+            "overruns": self.overruns,
+            "elastic_band": self.core.band_enabled,
+            "pelvis_height": round(self.core.pelvis_height, 4),
+        }
+
+    # ------------------------------------------------------------------ loop
+    def run(self) -> None:
+        p = self.p
+        dt = float(p["dt"])
+        period = 1.0 / float(p["state_rate_hz"])
+        nstep = max(1, round(period / dt))
+        period = nstep * dt  # simulated time per published LowState
+        realtime = bool(p["realtime"])
+        duration = float(p["duration"])
+        odom_every = max(1, round(1.0 / (float(p["odom_rate_hz"]) * period))) if p["odom_rate_hz"] > 0 else 0
+        status_every = max(1, round(1.0 / (float(p["status_rate_hz"]) * period)))
+        viewer = None
+        if p["viewer"]:
+            import mujoco.viewer
+
+            viewer = mujoco.viewer.launch_passive(self.core.model, self.core.data)
+        self.log(
+            f"mujoco_sim: domain {p['dds_domain']} on {p['network_interface']!r}, LowState {1 / period:.0f} Hz, "
+            f"dt {dt}, {'real time' if realtime else 'as fast as possible'}, band {p['elastic_band']}"
+        )
+        core, msg, ep = self.core, self._state_msg, self.endpoint
+        self._wall0 = time.perf_counter()
+        next_t = self._wall0
+        i = 0
+        while not self._stop.is_set():
+            with self._lock:
+                cmd, self._pending_cmd = self._pending_cmd, None
+                band, self._pending_band = self._pending_band, None
+            if cmd is not None:
+                core.set_command(cmd)
+            if band is not None:
+                core.set_band(band)
+                self.log(f"elastic band {'on' if band else 'off'}")
+            core.step(nstep)
+            core.fill_lowstate(msg)
+            try:
+                ep.write(msg.finalize())
+                self.states_sent += 1
+            except RuntimeError as e:
+                self.log(f"LowState write failed: {e}")
+            i += 1
+            if self.node is not None:
+                if odom_every and i % odom_every == 0:
+                    self._publish_ground_truth()
+                if i % status_every == 0:
+                    self._status_pub.publish(self._String(data=json.dumps(self.status())))
+            if viewer is not None and i % max(1, round(1 / (30 * period))) == 0:
+                if not viewer.is_running():
+                    break
+                viewer.sync()
+            if duration > 0 and core.time >= duration:
+                break
+            if realtime:
+                next_t += period
+                delay = next_t - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                elif delay < -0.1:  # more than 100 ms behind: resynchronise instead of bursting
+                    self.overruns += 1
+                    next_t = time.perf_counter()
+        if viewer is not None:
+            viewer.close()
+
+
+def _ros_params(node) -> dict:
+    out = {}
+    for k, v in PARAMS.items():
+        out[k] = node.declare_parameter(k, v).value
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    ap = argparse.ArgumentParser(prog="mujoco_sim", description=__doc__.splitlines()[0])
+    ap.add_argument("--fast", action="store_true", help="run as fast as possible (no real-time pacing)")
+    ap.add_argument("--viewer", action="store_true", help="open the MuJoCo viewer")
+    ap.add_argument("--no-band", action="store_true", help="start with the elastic band off")
+    ap.add_argument("--duration", type=float, default=None, help="stop after this much simulated time (s)")
+    ap.add_argument("--domain", type=int, default=None, help="DDS domain (default: parameter dds_domain)")
+    ap.add_argument("--rate", type=float, default=None, help="LowState rate in Hz")
+    ap.add_argument("--no-ros", action="store_true", help="DDS only: no /odom, /tf, /sim/* topics")
+    ap.add_argument("--print-status", action="store_true", help="print the final status JSON on exit")
+    args, ros_args = ap.parse_known_args(argv)
+
+    node = None
+    rclpy = None
+    if args.no_ros:
+        params = dict(PARAMS)
+    else:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        rclpy.init(args=["mujoco_sim", *ros_args])
+        node = rclpy.create_node("mujoco_sim")
+        params = _ros_params(node)
+    if args.fast:
+        params["realtime"] = False
+    if args.viewer:
+        params["viewer"] = True
+    if args.no_band:
+        params["elastic_band"] = False
+    for key, val in (("duration", args.duration), ("dds_domain", args.domain), ("state_rate_hz", args.rate)):
+        if val is not None:
+            params[key] = val
+    log = node.get_logger().info if node is not None else print
+    try:
+        runner = SimRunner(params, node=node, log=log)
+    except Exception as e:  # model missing, DDS set-up failed, bad parameter
+        print(f"mujoco_sim: cannot start: {e}", file=sys.stderr)
+        return 1
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: runner.stop())
+    spin_thread = None
+    if node is not None:
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        spin_thread = threading.Thread(target=executor.spin, daemon=True)
+        spin_thread.start()
+    try:
+        runner.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if args.print_status:
+            print(json.dumps(runner.status()), flush=True)
+        if node is not None:
+            executor.shutdown(timeout_sec=0.5)
+            spin_thread.join(timeout=1.0)
+            node.destroy_node()
+            if rclpy.ok():
+                rclpy.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    np.set_printoptions(precision=4)
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""Physics core of the MuJoCo G1 simulator: motor PD, elastic band, sensors. No DDS, no rclpy.
+
+Motor model: every physics step each enabled motor applies
+``tau = clip(tau_ff + kp*(q_des - q) + kd*(dq_des - dq), -limit, +limit)`` (mode 0 or no command:
+zero torque). The PD runs inside MuJoCo's C step: the scene's torque actuators are switched to an
+affine bias (``force = ctrl - kp*q - kd*dq`` with ``ctrl = tau_ff + kp*q_des + kd*dq_des``) and the
+actuator force range clips to the motor torque limit. This is exactly the law above at every step,
+costs nothing in Python per step, and with the ``implicitfast`` integrator the kd term is integrated
+implicitly (the real motor drivers run their PD at kHz rates; an explicit kd on the light wrists
+would be unstable at dt 0.002).
+
+Elastic band (like a hoist): a spring-damper from a point above the robot to the torso's centre
+of mass, plus a little angular damping, through ``xfrc_applied``; its rest length is set so the
+robot hangs with the pelvis ``band_lift`` above the standing height when it carries the full weight.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from twist_controller import robot
+from twist_controller.g1_model import SceneConfig, build_scene
+
+N = robot.NUM_JOINTS
+GRAVITY = 9.81
+
+
+@dataclass
+class SimConfig:
+    dt: float = 0.002  # physics step, s
+    integrator: str = "implicitfast"  # "implicitfast" (default) or "euler"
+    elastic_band: bool = True  # band on at start
+    band_stiffness: float = 2000.0  # N/m
+    band_damping: float = 300.0  # N*s/m
+    band_angular_damping: float = 30.0  # N*m*s/rad
+    band_lift: float = 0.03  # m, pelvis above the standing height when hanging from the band
+    mode_machine: int = 5  # G1 29-DOF
+    imu_site: str = robot.IMU_SITE
+
+
+@dataclass
+class MotorCommand:
+    """Per-joint (29) motor command; ``enabled`` False = zero torque (mode 0)."""
+
+    q: np.ndarray
+    dq: np.ndarray
+    tau: np.ndarray
+    kp: np.ndarray
+    kd: np.ndarray
+    enabled: np.ndarray
+
+    @staticmethod
+    def zero_torque() -> MotorCommand:
+        z = np.zeros(N)
+        return MotorCommand(z, z, z, z, z, np.zeros(N, dtype=bool))
+
+
+def quat_to_rpy(qw: float, qx: float, qy: float, qz: float) -> tuple[float, float, float]:
+    """Roll, pitch, yaw (intrinsic ZYX) of a w,x,y,z quaternion."""
+    roll = math.atan2(2 * (qw * qx + qy * qz), 1 - 2 * (qx * qx + qy * qy))
+    pitch = math.asin(max(-1.0, min(1.0, 2 * (qw * qy - qz * qx))))
+    yaw = math.atan2(2 * (qw * qz + qx * qy), 1 - 2 * (qy * qy + qz * qz))
+    return roll, pitch, yaw
+
+
+class SimCore:
+    def __init__(self, cfg: SimConfig | None = None):
+        self.cfg = cfg or SimConfig()
+        m = build_scene(SceneConfig(timestep=self.cfg.dt, actuator="motor"))
+        if self.cfg.integrator == "implicitfast":
+            m.opt.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+        elif self.cfg.integrator != "euler":
+            raise ValueError(f"integrator must be 'implicitfast' or 'euler', not {self.cfg.integrator!r}")
+        # torque motors -> PD in C: force = gain*ctrl + bias0 + bias1*q + bias2*dq, clipped by forcerange
+        m.actuator_biastype[:] = mujoco.mjtBias.mjBIAS_AFFINE
+        m.actuator_ctrllimited[:] = 0
+        m.actuator_gainprm[:, 0] = 1.0
+        m.actuator_biasprm[:, :3] = 0.0
+        self.model = m
+        self.data = mujoco.MjData(m)
+        self.torque_limit = m.actuator_forcerange[:, 1].copy()
+        self._pelvis = m.body(robot.ROOT_BODY).id
+        self._torso = m.body(robot.TORSO_BODY).id
+        self._site = m.site(self.cfg.imu_site).id
+        self._gyro = m.sensor_adr[m.sensor("imu_ang_vel").id]
+        self._acc = m.sensor_adr[m.sensor("imu_lin_acc").id]
+        self._mass = float(sum(m.body_mass))
+        self._vel6 = np.zeros(6)
+        self._quat = np.zeros(4)
+        self.band_enabled = self.cfg.elastic_band
+        self.band_anchor = np.zeros(3)
+        self.command = MotorCommand.zero_torque()
+        self.reset()
+
+    # -------------------------------------------------------------------- state
+    def reset(self) -> None:
+        mujoco.mj_resetDataKeyframe(self.model, self.data, self.model.key("stand").id)
+        mujoco.mj_forward(self.model, self.data)
+        self._torso_stand_z = float(self.data.xipos[self._torso][2])
+        self.set_band(self.band_enabled)
+        self.set_command(MotorCommand.zero_torque())
+
+    @property
+    def time(self) -> float:
+        return float(self.data.time)
+
+    @property
+    def q(self) -> np.ndarray:
+        return self.data.qpos[7:]
+
+    @property
+    def dq(self) -> np.ndarray:
+        return self.data.qvel[6:]
+
+    @property
+    def pelvis_height(self) -> float:
+        return float(self.data.qpos[2])
+
+    # -------------------------------------------------------------------- motors
+    def set_command(self, cmd: MotorCommand) -> None:
+        """Install a motor command (held until the next one). Non-finite motors get zero torque."""
+        en = np.asarray(cmd.enabled, dtype=bool).copy()
+        arrs = [np.asarray(a, dtype=np.float64) for a in (cmd.q, cmd.dq, cmd.tau, cmd.kp, cmd.kd)]
+        for a in arrs:
+            en &= np.isfinite(a)
+        q, dq, tau, kp, kd = (np.where(en, a, 0.0) for a in arrs)
+        kp = np.maximum(kp, 0.0)
+        kd = np.maximum(kd, 0.0)
+        m = self.model
+        m.actuator_biasprm[:, 1] = -kp
+        m.actuator_biasprm[:, 2] = -kd
+        self.data.ctrl[:] = tau + kp * q + kd * dq
+        self.command = MotorCommand(q, dq, tau, kp, kd, en)
+
+    def motor_torque(self) -> np.ndarray:
+        """Torque each motor applies now (N*m), after the limit clip."""
+        return self.data.actuator_force
+
+    # -------------------------------------------------------------------- band
+    def set_band(self, on: bool) -> None:
+        self.band_enabled = bool(on)
+        if on:
+            k = self.cfg.band_stiffness
+            p = self.data.xipos[self._torso]
+            self.band_anchor[:] = (
+                p[0],
+                p[1],
+                self._torso_stand_z + self.cfg.band_lift + self._mass * GRAVITY / k,
+            )
+        else:
+            self.data.xfrc_applied[self._torso] = 0.0
+
+    def _apply_band(self) -> None:
+        if not self.band_enabled:
+            return
+        d, c = self.data, self.cfg
+        mujoco.mj_objectVelocity(self.model, d, mujoco.mjtObj.mjOBJ_BODY, self._torso, self._vel6, 0)
+        f = d.xfrc_applied[self._torso]
+        f[:3] = c.band_stiffness * (self.band_anchor - d.xipos[self._torso]) - c.band_damping * self._vel6[3:]
+        f[3:] = -c.band_angular_damping * self._vel6[:3]
+
+    # -------------------------------------------------------------------- stepping
+    def step(self, nstep: int = 1) -> None:
+        """Advance ``nstep`` physics steps (band force refreshed every step when on)."""
+        if self.band_enabled:
+            for _ in range(nstep):
+                self._apply_band()
+                mujoco.mj_step(self.model, self.data)
+        else:
+            mujoco.mj_step(self.model, self.data, nstep)
+
+    # -------------------------------------------------------------------- sensors
+    def imu(self) -> dict[str, np.ndarray]:
+        d = self.data
+        mujoco.mju_mat2Quat(self._quat, d.site_xmat[self._site])
+        return {
+            "quaternion": self._quat.copy(),  # w, x, y, z
+            "gyroscope": d.sensordata[self._gyro : self._gyro + 3].copy(),
+            "accelerometer": d.sensordata[self._acc : self._acc + 3].copy(),
+        }
+
+    def fill_lowstate(self, msg, tick: int | None = None) -> None:
+        """Write motors, IMU, tick and mode_machine into a ``unitree_io.LowState`` (CRC not set)."""
+        d = self.data
+        pad = np.zeros(robot.NUM_MOTOR_SLOTS - N)
+        msg.set("motor_state.q", np.concatenate([d.qpos[7:], pad]))
+        msg.set("motor_state.dq", np.concatenate([d.qvel[6:], pad]))
+        msg.set("motor_state.ddq", np.concatenate([d.qacc[6:], pad]))
+        msg.set("motor_state.tau_est", np.concatenate([d.actuator_force, pad]))
+        msg.set("motor_state.mode", np.concatenate([np.ones(N), pad]))
+        imu = self.imu()
+        msg.set("imu_state.quaternion", imu["quaternion"])
+        msg.set("imu_state.gyroscope", imu["gyroscope"])
+        msg.set("imu_state.accelerometer", imu["accelerometer"])
+        msg.set("imu_state.rpy", quat_to_rpy(*imu["quaternion"]))
+        msg.set("tick", round(d.time * 1000) if tick is None else tick)
+        msg.set("mode_machine", self.cfg.mode_machine)
+
+    def ground_truth(self) -> dict[str, np.ndarray]:
+        """Pelvis pose (world) and twist (linear in world and body frame, angular in body frame)."""
+        d = self.data
+        quat = d.qpos[3:7].copy()
+        rot = np.zeros(9)
+        mujoco.mju_quat2Mat(rot, quat)
+        v_world = d.qvel[0:3].copy()
+        return {
+            "position": d.qpos[0:3].copy(),
+            "quaternion": quat,
+            "linear_world": v_world,
+            "linear_body": rot.reshape(3, 3).T @ v_world,
+            "angular_body": d.qvel[3:6].copy(),
+        }
+
+
+def command_from_lowcmd(msg) -> MotorCommand:
+    """MotorCommand (29 joints) from a ``unitree_io.LowCmd``."""
+    return MotorCommand(
+        q=msg.motor("q").astype(np.float64),
+        dq=msg.motor("dq").astype(np.float64),
+        tau=msg.motor("tau").astype(np.float64),
+        kp=msg.motor("kp").astype(np.float64),
+        kd=msg.motor("kd").astype(np.float64),
+        enabled=msg.motor("mode") != 0,
+    )

@@ -1,0 +1,338 @@
+"""pd_bridge: /joint_targets -> Unitree LowCmd (with CRC) through the safety state machine.
+
+Run: ``install/lib/twist_controller/pd_bridge --ros-args --params-file
+src/twist_controller/config/pd_bridge.yaml``. Thin ROS shell: the logic is
+:mod:`twist_controller.safety`, the protocol :mod:`twist_controller.unitree_io`.
+
+* Subscribes ``/joint_targets`` (twist_msgs/JointTargets), ``/estop`` (std_msgs/Bool, true = e-stop).
+* Service ``/pd_bridge/set_mode`` (twist_msgs/SetMode).
+* Publishes ``/joint_states`` (29 names), ``/imu``, ``/controller_state`` (on every mode change and
+  at ``controller_state_rate_hz``).
+* Robot link: ``transport: dds`` (unitree_sdk2py domain set-up, ``rt/lowcmd``/``rt/lowstate``) or
+  ``transport: ros`` (unitree_ros2's ``/lowcmd``/``/lowstate`` with the ``unitree_hg`` messages).
+  Nothing is sent before the first LowState (its ``mode_machine`` is echoed in every LowCmd,
+  ``mode_pr`` = 0 = PR). On shutdown a short burst of DAMPING commands is sent.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+
+from twist_controller import robot
+from twist_controller.safety import Mode, SafetyConfig, SafetyStateMachine
+
+PARAMS = {
+    "robot": "sim",  # "sim" or "real"
+    "transport": "dds",  # "dds" or "ros"
+    "dds_domain": 1,
+    "network_interface": "lo",
+    "rate_hz": 200.0,
+    "mode_pr": 0,
+    "state_publish_hz": 100.0,
+    "controller_state_rate_hz": 10.0,
+    "target_timeout": 0.1,
+    "state_timeout": 0.1,
+    "max_tilt": 0.8,
+    "joint_limit_margin": 0.1,
+    "stand_duration": 2.0,
+    "stand_kp_scale": 1.5,
+    "stand_kd_scale": 1.0,
+    "damping_kd_scale": 2.0,
+    "max_gain_scale": 3.0,
+    "auto_stand": False,
+    "auto_policy": False,
+    "shutdown_damping_s": 0.1,
+}
+_SAFETY_KEYS = (
+    "robot",
+    "target_timeout",
+    "state_timeout",
+    "max_tilt",
+    "joint_limit_margin",
+    "stand_duration",
+    "stand_kp_scale",
+    "stand_kd_scale",
+    "damping_kd_scale",
+    "max_gain_scale",
+    "auto_stand",
+    "auto_policy",
+)
+
+
+def check_params(p: dict) -> list[str]:
+    """Problems that must stop the bridge from starting (empty list = fine)."""
+    errs = []
+    if p["robot"] not in ("sim", "real"):
+        errs.append(f"robot must be 'sim' or 'real', not {p['robot']!r}")
+    if p["transport"] not in ("dds", "ros"):
+        errs.append(f"transport must be 'dds' or 'ros', not {p['transport']!r}")
+    if p["robot"] == "real" and p["transport"] == "dds" and p["network_interface"] in ("", "lo"):
+        errs.append("robot:=real needs network_interface set to the NIC on the robot's network (e.g. eth0)")
+    if not (0 < float(p["rate_hz"]) <= 1000):
+        errs.append(f"rate_hz must be in (0, 1000], got {p['rate_hz']}")
+    return errs
+
+
+class PdBridge:
+    def __init__(self, node, params: dict):
+        from sensor_msgs.msg import Imu, JointState
+        from std_msgs.msg import Bool
+
+        from twist_controller import unitree_io
+        from twist_msgs.msg import ControllerState, JointTargets
+        from twist_msgs.srv import SetMode
+
+        self.node = node
+        self.p = params
+        self.log = node.get_logger()
+        self._io = unitree_io
+        self._ControllerState, self._JointState, self._Imu = ControllerState, JointState, Imu
+        cfg = SafetyConfig(**{k: params[k] for k in _SAFETY_KEYS})
+        if cfg.is_real and (cfg.auto_stand or cfg.auto_policy):
+            self.log.warn(
+                "robot:=real ignores auto_stand/auto_policy: every transition needs a SetMode request"
+            )
+        self.sm = SafetyStateMachine(cfg)
+        self._lock = threading.Lock()
+        self._latest_state = None  # (LowState, receive time)
+        self._state_seq = 0
+        self._used_seq = 0
+        self.mode_machine = None
+        self.lowcmd_count = 0
+        self._loop_period = 0.0
+        self._last_reject_log = 0.0
+        self._stop = threading.Event()
+
+        self.pub_js = node.create_publisher(JointState, "/joint_states", 10)
+        self.pub_imu = node.create_publisher(Imu, "/imu", 10)
+        self.pub_cs = node.create_publisher(ControllerState, "/controller_state", 10)
+        node.create_subscription(JointTargets, "/joint_targets", self._on_targets, 10)
+        node.create_subscription(Bool, "/estop", self._on_estop, 10)
+        node.create_service(SetMode, "~/set_mode", self._on_set_mode)
+
+        if params["transport"] == "dds":
+            self.link = unitree_io.DdsEndpoint(
+                "controller",
+                int(params["dds_domain"]),
+                str(params["network_interface"]) or None,
+                self._on_state,
+            )
+        else:
+            self.link = unitree_io.RosLowLevelTransport(node, self._on_state)
+        self._cmd = unitree_io.LowCmd()
+        self.log.info(
+            f"pd_bridge: robot={params['robot']} transport={params['transport']} domain={params['dds_domain']} "
+            f"iface={params['network_interface']!r} rate={params['rate_hz']} Hz; mode ZERO_TORQUE"
+        )
+
+    # ------------------------------------------------------------------ inputs
+    def _on_state(self, msg) -> None:  # transport thread; CRC already checked
+        t = time.monotonic()
+        with self._lock:
+            self._latest_state = (msg, t)
+            self._state_seq += 1
+
+    def _on_targets(self, m) -> None:
+        now = time.monotonic()
+        with self._lock:
+            old = self.sm.mode
+            err = self.sm.update_targets(m.joint_names, m.position, m.velocity, m.effort, m.kp, m.kd, now=now)
+            changed = self.sm.mode != old
+        if err and now - self._last_reject_log > 1.0:
+            self._last_reject_log = now
+            self.log.warn(f"/joint_targets rejected: {err} ({self.sm.rejected_targets} so far)")
+        if changed:
+            self._announce()
+
+    def _on_estop(self, m) -> None:
+        if m.data:
+            self.request(4, "estop topic")
+
+    def _on_set_mode(self, req, resp):
+        ok, message = self.request(int(req.request), "service")
+        resp.success = ok
+        resp.message = message
+        resp.mode = int(self.sm.mode)
+        return resp
+
+    def request(self, req: int, source: str) -> tuple[bool, str]:
+        now = time.monotonic()
+        with self._lock:
+            self._consume_state()
+            old = self.sm.mode
+            ok, message = self.sm.request(req, now)
+            changed = self.sm.mode != old
+        (self.log.info if ok else self.log.warn)(f"SetMode {req} from {source}: {message}")
+        if changed:
+            self._announce()
+        return ok, message
+
+    def _consume_state(self) -> bool:
+        """Feed the newest LowState into the state machine (call with the lock held)."""
+        if self._latest_state is None or self._used_seq == self._state_seq:
+            return False
+        msg, t = self._latest_state
+        self._used_seq = self._state_seq
+        self.mode_machine = int(msg.get("mode_machine")[0])
+        self.sm.update_state(msg.motor("q"), msg.motor("dq"), msg.imu("quaternion"), t)
+        return True
+
+    # ------------------------------------------------------------------ outputs
+    def _announce(self) -> None:
+        self.log.info(f"mode {self.sm.mode.name}: {self.sm.last_transition}")
+        self.publish_controller_state()
+
+    def publish_controller_state(self) -> None:
+        now = time.monotonic()
+        cs = self._ControllerState()
+        cs.header.stamp = self.node.get_clock().now().to_msg()
+        with self._lock:
+            cs.mode = int(self.sm.mode)
+            cs.mode_name = self.sm.mode.name
+            cs.faults = list(self.sm.faults)
+            cs.last_transition = self.sm.last_transition
+            ta, sa = self.sm.ages(now)
+        cs.target_age = float(ta)
+        cs.state_age = float(sa)
+        cs.loop_period = float(self._loop_period)
+        cs.lowcmd_count = self.lowcmd_count
+        cs.bad_crc_count = int(self.link.bad_crc)
+        self.pub_cs.publish(cs)
+
+    def _publish_state(self, msg) -> None:
+        stamp = self.node.get_clock().now().to_msg()
+        js = self._JointState()
+        js.header.stamp = stamp
+        js.name = list(robot.G1_JOINT_NAMES)
+        js.position = msg.motor("q").astype(float).tolist()
+        js.velocity = msg.motor("dq").astype(float).tolist()
+        js.effort = msg.motor("tau_est").astype(float).tolist()
+        self.pub_js.publish(js)
+        imu = self._Imu()
+        imu.header.stamp = stamp
+        imu.header.frame_id = "imu_in_pelvis"
+        w, x, y, z = (float(v) for v in msg.imu("quaternion"))
+        imu.orientation.w, imu.orientation.x, imu.orientation.y, imu.orientation.z = w, x, y, z
+        g = msg.imu("gyroscope")
+        a = msg.imu("accelerometer")
+        imu.angular_velocity.x, imu.angular_velocity.y, imu.angular_velocity.z = (float(v) for v in g)
+        imu.linear_acceleration.x, imu.linear_acceleration.y, imu.linear_acceleration.z = (
+            float(v) for v in a
+        )
+        self.pub_imu.publish(imu)
+
+    def _send(self, cmd) -> None:
+        c = self._cmd
+        c.fill(cmd.q, cmd.dq, cmd.tau, cmd.kp, cmd.kd, mode=1, mode_pr=int(self.p["mode_pr"]),
+               mode_machine=self.mode_machine or 0)  # fmt: skip
+        self.link.write(c.finalize())
+        self.lowcmd_count += 1
+
+    # ------------------------------------------------------------------ loop
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        period = 1.0 / float(self.p["rate_hz"])
+        pub_period = 1.0 / float(self.p["state_publish_hz"]) if self.p["state_publish_hz"] > 0 else math.inf
+        cs_period = 1.0 / float(self.p["controller_state_rate_hz"])
+        next_t = time.monotonic()
+        last_pub = last_cs = last_tick = 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if last_tick:
+                self._loop_period += 0.05 * ((now - last_tick) - self._loop_period)
+            last_tick = now
+            with self._lock:
+                fresh = self._consume_state()
+                old = self.sm.mode
+                cmd = self.sm.step(now)
+                changed = self.sm.mode != old
+                latest = self._latest_state
+            if changed:
+                self._announce()
+            if self.mode_machine is not None:  # nothing is sent before the robot has spoken
+                try:
+                    self._send(cmd)
+                except Exception as e:  # a transport error must not kill the loop
+                    self.log.error(f"LowCmd write failed: {e}")
+            if fresh and now - last_pub >= pub_period:
+                last_pub = now
+                self._publish_state(latest[0])
+            if now - last_cs >= cs_period:
+                last_cs = now
+                self.publish_controller_state()
+            next_t += period
+            delay = next_t - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            elif delay < -0.1:
+                next_t = time.monotonic()
+        self._shutdown_damping()
+
+    def _shutdown_damping(self) -> None:
+        """Leave the robot damped, not holding a stale pose, when the bridge exits."""
+        if self.mode_machine is None:
+            return
+        with self._lock:
+            if self.sm.mode not in (Mode.ZERO_TORQUE, Mode.ESTOP):
+                self.sm._go(Mode.DAMPING, "bridge shutting down", time.monotonic())
+        t_end = time.monotonic() + float(self.p["shutdown_damping_s"])
+        while time.monotonic() < t_end:
+            with self._lock:
+                cmd = self.sm.command(time.monotonic())
+            try:
+                self._send(cmd)
+            except Exception:
+                break
+            time.sleep(1.0 / float(self.p["rate_hz"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    argv = sys.argv if argv is None else argv
+    rclpy.init(args=argv)
+    node = rclpy.create_node("pd_bridge")
+    params = {k: node.declare_parameter(k, v).value for k, v in PARAMS.items()}
+    errs = check_params(params)
+    if errs:
+        for e in errs:
+            node.get_logger().error(e)
+        node.destroy_node()
+        rclpy.shutdown()
+        return 2
+    try:
+        bridge = PdBridge(node, params)
+    except Exception as e:
+        node.get_logger().error(f"pd_bridge cannot start: {e}")
+        node.destroy_node()
+        rclpy.shutdown()
+        return 1
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: bridge.stop())
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    spin = threading.Thread(target=executor.spin, daemon=True)
+    spin.start()
+    try:
+        bridge.run()
+    finally:
+        executor.shutdown(timeout_sec=0.5)
+        spin.join(timeout=1.0)
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    np.set_printoptions(precision=4)
+    sys.exit(main())
