@@ -175,7 +175,8 @@ class SimRunner:
 
             viewer = mujoco.viewer.launch_passive(self.core.model, self.core.data)
         self.log(
-            f"mujoco_sim: domain {p['dds_domain']} on {p['network_interface']!r}, LowState {1 / period:.0f} Hz, "
+            f"mujoco_sim: domain {p['dds_domain']} on {p['network_interface']!r}, "
+            f"LowState {1 / period:.0f} Hz, "
             f"dt {dt}, {'real time' if realtime else 'as fast as possible'}, band {p['elastic_band']}"
         )
         core, msg, ep = self.core, self._state_msg, self.endpoint

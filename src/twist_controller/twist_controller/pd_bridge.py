@@ -127,7 +127,8 @@ class PdBridge:
             self.link = unitree_io.RosLowLevelTransport(node, self._on_state)
         self._cmd = unitree_io.LowCmd()
         self.log.info(
-            f"pd_bridge: robot={params['robot']} transport={params['transport']} domain={params['dds_domain']} "
+            f"pd_bridge: robot={params['robot']} transport={params['transport']} "
+            f"domain={params['dds_domain']} "
             f"iface={params['network_interface']!r} rate={params['rate_hz']} Hz; mode ZERO_TORQUE"
         )
 
