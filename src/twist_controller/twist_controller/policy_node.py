@@ -3,7 +3,8 @@
 Thin ROS shell around ``PolicyRuntime``. Parameters:
 
 * ``policy_path`` (string): exported policy (.pt TorchScript or .onnx) with metadata; empty -> the
-  node runs but never publishes targets and says so.
+  student shipped in share/twist_controller/policies; when none is shipped the node runs but never
+  publishes targets and says so.
 * ``policy_compat`` (string): "" or "twist_upstream" (upstream TWIST student TorchScript).
 * ``rate_hz`` (50.0), ``reference_timeout`` (0.1 s), ``state_timeout`` (0.1 s).
 
@@ -14,6 +15,7 @@ throttled. Publishes its per-step compute time on ``~/step_latency`` (std_msgs/F
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 from rclpy.node import Node
@@ -27,6 +29,22 @@ from twist_controller.policy import PolicyLoadError, load_policy
 from twist_controller.policy_runtime import PolicyRuntime, PolicyRuntimeConfig, ReferenceSample
 from twist_msgs.msg import JointTargets, ReferenceMotion
 
+SHIPPED_POLICY_NAMES = ("g1_student.onnx", "g1_student.pt")
+
+
+def shipped_policy() -> str:
+    """The student policy installed in share/twist_controller/policies, or '' when none is shipped."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        share = Path(get_package_share_directory("twist_controller")) / "policies"
+    except Exception:  # no package index (running from source)
+        share = Path(__file__).resolve().parents[1] / "policies"
+    for name in SHIPPED_POLICY_NAMES:
+        if (share / name).is_file():
+            return str(share / name)
+    return ""
+
 
 class PolicyNode(Node):
     def __init__(self) -> None:
@@ -39,8 +57,12 @@ class PolicyNode(Node):
             state_timeout=float(self.declare_parameter("state_timeout", 0.1).value),
         )
         self.runtime: PolicyRuntime | None = None
+        path = path or shipped_policy()
         if not path:
-            self.get_logger().error("no policy_path set: this node will not command the robot")
+            self.get_logger().error(
+                "no policy_path set and no student policy is shipped in this install: "
+                "this node will not command the robot (the bridge keeps it standing or damps)"
+            )
         else:
             try:
                 import torch
