@@ -13,6 +13,8 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/foxglove", glob("foxglove/*")),
+        (f"share/{PACKAGE}/web", glob("web/*")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
@@ -27,6 +29,8 @@ setup(
             "joy_teleop = g1_bringup.joy_teleop:main",
             "key_teleop = g1_bringup.key_teleop:main",
             "scripted_teleop = g1_bringup.scripted_teleop:main",
+            "foxglove_bridge = g1_bringup.foxglove_bridge:main",
+            "mcap_summary = g1_bringup.mcap_tools:main",
         ],
     },
 )
