@@ -1,0 +1,350 @@
+"""foxglove_bridge end to end, with a real ``foxglove.sdk.v1`` WebSocket client on loopback.
+
+The test process plays the rest of the graph (joint states, IMU, odometry, reference, controller state at
+their real rates) and listens on /cmd_vel; the bridge runs as its own process from the install space.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.ros
+
+ROOT = Path(__file__).resolve().parents[1]
+EXE = ROOT / "install" / "lib" / "g1_bringup" / "foxglove_bridge"
+
+rclpy = pytest.importorskip("rclpy")
+pytest.importorskip("websockets")
+pytest.importorskip("foxglove")
+mcap_reader = pytest.importorskip("mcap.reader")
+
+from g1_bringup.foxglove_client import FoxgloveClient  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class FakeGraph:
+    """Publishes what cmg_node, pd_bridge and the simulator would, and records /cmd_vel."""
+
+    def __init__(self, domain_id: int):
+        from geometry_msgs.msg import Twist
+        from nav_msgs.msg import Odometry
+        from rclpy.executors import SingleThreadedExecutor
+        from sensor_msgs.msg import Imu, JointState
+
+        from twist_controller import robot
+        from twist_msgs.msg import ControllerState, ReferenceFrame, ReferenceMotion
+
+        self.robot = robot
+        self.ctx = rclpy.Context()
+        rclpy.init(context=self.ctx, domain_id=domain_id)
+        self.node = rclpy.create_node("fake_graph", context=self.ctx)
+        n = self.node
+        self.pub = {
+            "/joint_states": n.create_publisher(JointState, "/joint_states", 10),
+            "/imu": n.create_publisher(Imu, "/imu", 10),
+            "/odom": n.create_publisher(Odometry, "/odom", 10),
+            "/reference_motion": n.create_publisher(ReferenceMotion, "/reference_motion", 10),
+            "/controller_state": n.create_publisher(ControllerState, "/controller_state", 10),
+        }
+        self.sent = dict.fromkeys(self.pub, 0)
+        self.cmd: list[tuple[float, object]] = []
+        n.create_subscription(Twist, "/cmd_vel", lambda m: self.cmd.append((time.perf_counter(), m)), 10)
+        self.types = (JointState, Imu, Odometry, ReferenceMotion, ReferenceFrame, ControllerState)
+        self.k = 0
+        n.create_timer(0.02, self._tick)
+        self.ex = SingleThreadedExecutor(context=self.ctx)
+        self.ex.add_node(n)
+        self.thread = threading.Thread(target=self.ex.spin, daemon=True)
+        self.thread.start()
+
+    def _tick(self) -> None:
+        JointState, Imu, Odometry, ReferenceMotion, ReferenceFrame, ControllerState = self.types
+        r = self.robot
+        self.k += 1
+        stamp = self.node.get_clock().now().to_msg()
+        t = self.k * 0.02
+        js = JointState()
+        js.header.stamp = stamp
+        js.name = list(r.G1_JOINT_NAMES)
+        js.position = [float(v) + 0.1 * math.sin(t) for v in r.DEFAULT_POSITION]
+        js.velocity = [0.0] * 29
+        js.effort = [1.0] * 29
+        imu = Imu()
+        imu.header.stamp = stamp
+        imu.orientation.w = 1.0
+        od = Odometry()
+        od.header.stamp = stamp
+        od.header.frame_id = "world"
+        od.child_frame_id = "pelvis"
+        od.pose.pose.position.x = 0.3 * t
+        od.pose.pose.position.z = 0.79
+        od.pose.pose.orientation.w = 1.0
+        od.twist.twist.linear.x = 0.3
+        ref = ReferenceMotion()
+        ref.header.stamp = stamp
+        ref.version = 1
+        ref.dt = 0.02
+        f = ReferenceFrame()
+        f.joint_positions = [float(v) for v in r.DEFAULT_POSITION]
+        f.root_height = 0.79
+        ref.frames = [f]
+        ref.command.linear.x = 0.3
+        for topic, msg in (("/joint_states", js), ("/imu", imu), ("/odom", od), ("/reference_motion", ref)):
+            self.pub[topic].publish(msg)
+            self.sent[topic] += 1
+        if self.k % 5 == 0:
+            cs = ControllerState()
+            cs.header.stamp = stamp
+            cs.mode = ControllerState.MODE_POLICY
+            cs.mode_name = "POLICY"
+            cs.faults = ["test fault"] if self.k > 150 else []
+            cs.loop_period = 0.002
+            self.pub["/controller_state"].publish(cs)
+            self.sent["/controller_state"] += 1
+
+    def close(self) -> None:
+        self.ex.shutdown(timeout_sec=1.0)
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.ctx)
+
+
+def start_bridge(env, port: int, *params: str) -> subprocess.Popen:
+    if not EXE.exists():
+        pytest.skip(f"{EXE} missing: run scripts/setup.sh")
+    args = [str(EXE), "--ros-args", "-p", f"port:={port}", "-p", "web_port:=0", "-p", "health_rate_hz:=5.0"]
+    for p in params:
+        args += ["-p", p]
+    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def stop_bridge(proc: subprocess.Popen) -> str:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.stdout.read() if proc.stdout else ""
+
+
+def mcap_counts(path: Path) -> tuple[dict[str, int], dict[str, tuple[str, str, str]]]:
+    counts: dict[str, int] = {}
+    with open(path, "rb") as f:
+        reader = mcap_reader.make_reader(f)
+        summary = reader.get_summary()
+        chans = {
+            c.topic: (
+                summary.schemas[c.schema_id].name,
+                summary.schemas[c.schema_id].encoding,
+                c.message_encoding,
+            )
+            for c in summary.channels.values()
+        }
+        for _schema, channel, _msg in reader.iter_messages():
+            counts[channel.topic] = counts.get(channel.topic, 0) + 1
+    return counts, chans
+
+
+EXPECTED_SCHEMAS = {
+    "/joint_states": ("sensor_msgs/msg/JointState", "cdr", "ros2msg"),
+    "/imu": ("sensor_msgs/msg/Imu", "cdr", "ros2msg"),
+    "/odom": ("nav_msgs/msg/Odometry", "cdr", "ros2msg"),
+    "/reference_motion": ("twist_msgs/msg/ReferenceMotion", "cdr", "ros2msg"),
+    "/controller_state": ("twist_msgs/msg/ControllerState", "cdr", "ros2msg"),
+    "/cmd_vel": ("geometry_msgs/msg/Twist", "cdr", "ros2msg"),
+    "/g1/scene": ("foxglove.SceneUpdate", "protobuf", "protobuf"),
+    "/g1/tf": ("foxglove.FrameTransforms", "protobuf", "protobuf"),
+    "/g1/dashboard": ("g1.Dashboard", "json", "jsonschema"),
+    "/g1/health": ("g1.Health", "json", "jsonschema"),
+    "/g1/tracking": ("g1.Tracking", "json", "jsonschema"),
+}
+
+
+def test_bridge_live_client_publish_assets_and_recording(ros_env, tmp_path):
+    from geometry_msgs.msg import Twist
+    from rclpy.serialization import deserialize_message, serialize_message
+    from sensor_msgs.msg import JointState
+
+    from twist_controller import robot
+    from twist_controller.g1_model import find_g1_model_dir
+    from twist_msgs.msg import ReferenceMotion
+
+    port = free_port()
+    startup_mcap = tmp_path / "startup.mcap"
+    graph = FakeGraph(int(ros_env["ROS_DOMAIN_ID"]))
+    proc = start_bridge(ros_env, port, f"record_path:={startup_mcap}")
+    log = ""
+    result: dict = {}
+    try:
+
+        async def session() -> None:
+            c = await FoxgloveClient(f"ws://127.0.0.1:{port}").connect(timeout=30.0)
+            info = c.server_info
+            assert info["capabilities"] and {"clientPublish", "services", "assets"} <= set(
+                info["capabilities"]
+            )
+            assert {"json", "cdr"} <= set(info["supportedEncodings"])
+            ok = await c.wait_for(lambda: all(c.channel_by_topic(t) for t in EXPECTED_SCHEMAS), 15.0)
+            have = sorted(ch["topic"] for ch in c.channels.values())
+            assert ok, f"advertised channels {have}"
+            for topic, (name, enc, schema_enc) in EXPECTED_SCHEMAS.items():
+                ch = c.channel_by_topic(topic)
+                assert (ch["schemaName"], ch["encoding"], ch["schemaEncoding"]) == (name, enc, schema_enc), (
+                    topic
+                )
+            js_schema = c.channel_by_topic("/joint_states")["schema"]
+            assert "float64[] position" in js_schema and "MSG: std_msgs/Header" in js_schema
+
+            await c.subscribe([t for t in EXPECTED_SCHEMAS if t != "/cmd_vel"])
+            n0 = graph.sent["/joint_states"]
+            await asyncio.sleep(2.0)
+            n_window = graph.sent["/joint_states"] - n0
+
+            # ROS messages decode with their own types.
+            js = c.by_topic("/joint_states")
+            assert len(js) >= 0.8 * n_window, (len(js), n_window)
+            m = deserialize_message(js[-1].payload, JointState)
+            assert list(m.name) == list(robot.G1_JOINT_NAMES)
+            ref = deserialize_message(c.by_topic("/reference_motion")[-1].payload, ReferenceMotion)
+            assert len(ref.frames) == 1 and len(ref.frames[0].joint_positions) == 29
+            # Foxglove-native channels arrive; JSON ones carry the derived values.
+            assert len(c.by_topic("/g1/scene")) >= 5 and len(c.by_topic("/g1/tf")) >= 5
+            dash = json.loads(c.by_topic("/g1/dashboard")[-1].payload)
+            assert dash["mode_name"] == "POLICY"
+            assert dash["measured"]["vx"] == pytest.approx(0.3)
+            assert dash["ref_cmd"]["vx"] == pytest.approx(0.3)
+            trk = json.loads(c.by_topic("/g1/tracking")[-1].payload)
+            assert len(trk["error"]) == 29 and set(trk["rms_error"]) == {"legs", "waist", "arms", "all"}
+            health = json.loads(c.by_topic("/g1/health")[-1].payload)
+            assert health["topics"]["/joint_states"]["hz"] == pytest.approx(50.0, rel=0.2)
+
+            # Controller faults become a Foxglove status message (problems list).
+            await c.wait_for(lambda: any("test fault" in s["message"] for s in c.statuses), 5.0)
+            assert any("test fault" in s["message"] for s in c.statuses), c.statuses
+
+            # The 3D panel's mesh assets come from the registry model folder.
+            st, err, data = await c.fetch_asset("package://g1_description/assets/pelvis.STL")
+            assert st == 0, err
+            assert data == (find_g1_model_dir() / "assets" / "pelvis.STL").read_bytes()
+            st, _err, data = await c.fetch_asset("package://g1_description/../../../../etc/hostname")
+            assert st == 1 and data == b""
+
+            # Client publish of /cmd_vel: JSON (Teleop panel) and CDR; bad messages are dropped.
+            jid = await c.advertise("/cmd_vel", "json", "geometry_msgs/msg/Twist")
+            cid = await c.advertise("/cmd_vel", "cdr", "geometry_msgs/msg/Twist")
+            bad_topic = await c.advertise("/joint_targets", "json", "twist_msgs/msg/JointTargets")
+            await asyncio.sleep(0.3)
+            graph.cmd.clear()
+            t_send = time.perf_counter()
+            await c.publish(
+                jid, json.dumps({"linear": {"x": 0.4, "y": 0.0, "z": 0.0}, "angular": {"z": 0.2}}).encode()
+            )
+            await c.wait_for(lambda: len(graph.cmd) >= 1, 5.0)
+            result["panel_to_ros_ms"] = (graph.cmd[0][0] - t_send) * 1e3 if graph.cmd else None
+            tw = Twist()
+            tw.linear.x = -0.25
+            await c.publish(cid, serialize_message(tw))
+            for bad in (
+                b"{not json",
+                b'{"linear": {"x": NaN}}',
+                b'{"linear": {"x": Infinity}}',
+                b'{"linear": {"x": "fast"}}',
+                b"[1, 2]",
+            ):
+                await c.publish(jid, bad)
+            nan_tw = Twist()
+            nan_tw.angular.z = float("nan")
+            await c.publish(cid, serialize_message(nan_tw))
+            await c.publish(cid, b"\x00\x01\x00\x00\x01")  # truncated CDR
+            await c.publish(bad_topic, b'{"position": [1.0]}')
+            await asyncio.sleep(1.0)
+            got = [(round(m.linear.x, 3), round(m.angular.z, 3)) for _, m in graph.cmd]
+            assert got == [(0.4, 0.2), (-0.25, 0.0)], got
+            await asyncio.sleep(0.5)
+            health = json.loads(c.by_topic("/g1/health")[-1].payload)
+            assert health["client_cmd"]["accepted"] == 2
+            assert health["client_cmd"]["rejected"] == 8, health["client_cmd"]
+            result["forward_cost"] = health["forward_cost"]
+            result["callback_cost"] = health["callback_cost"]
+
+            # Recording service: start, 2 s, stop; the file holds what was published in between.
+            rec = tmp_path / "service.mcap"
+            st0 = await c.call_service("/g1/recording/start", {"path": str(rec)})
+            n_start = graph.sent["/joint_states"]
+            assert st0["recording"] and st0["path"] == str(rec)
+            await asyncio.sleep(2.0)
+            n_stop = graph.sent["/joint_states"]
+            st1 = await c.call_service("/g1/recording/stop", {})
+            assert not st1["recording"] and str(rec) in st1["files"]
+            result["service_window"] = n_stop - n_start
+            await c.close()
+
+        asyncio.run(asyncio.wait_for(session(), 90))
+    finally:
+        log = stop_bridge(proc)
+        graph.close()
+    assert proc.returncode == 0 or proc.returncode == -signal.SIGINT, log
+
+    counts, chans = mcap_counts(tmp_path / "service.mcap")
+    for topic in ("/joint_states", "/imu", "/odom", "/reference_motion", "/controller_state", "/g1/scene"):
+        assert topic in chans, (topic, sorted(chans))
+    assert chans["/joint_states"] == ("sensor_msgs/msg/JointState", "ros2msg", "cdr")
+    assert chans["/g1/scene"] == ("foxglove.SceneUpdate", "protobuf", "protobuf")
+    window = result["service_window"]
+    assert abs(counts["/joint_states"] - window) <= 6, (counts["/joint_states"], window)
+    assert abs(counts["/imu"] - window) <= 6
+    # The recording that started with the node (record_path parameter) was closed cleanly on SIGINT.
+    counts0, _ = mcap_counts(startup_mcap)
+    assert counts0["/joint_states"] >= counts["/joint_states"] + 50
+    assert counts0["/cmd_vel"] == 2  # the two accepted client commands, as republished on ROS /cmd_vel
+    print(f"\nfoxglove bridge: {json.dumps(result)}")
+    print(f"startup mcap counts {counts0}")
+
+
+def test_bridge_rejects_old_subprotocol(ros_env):
+    """foxglove.sdk.v1 only: a client offering only foxglove.websocket.v1 is refused (documented pitfall)."""
+    import websockets
+
+    port = free_port()
+    proc = start_bridge(ros_env, port, "meshes:=false", "discover_topics:=false")
+    try:
+
+        async def go():
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    async with websockets.connect(
+                        f"ws://127.0.0.1:{port}", subprotocols=["foxglove.sdk.v1"]
+                    ) as ws:
+                        assert ws.subprotocol == "foxglove.sdk.v1"
+                        info = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                        assert info["op"] == "serverInfo"
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.2)
+            with pytest.raises(websockets.exceptions.InvalidHandshake):
+                async with websockets.connect(
+                    f"ws://127.0.0.1:{port}", subprotocols=["foxglove.websocket.v1"]
+                ):
+                    pass
+
+        asyncio.run(go())
+    finally:
+        stop_bridge(proc)
