@@ -46,10 +46,11 @@ def _model_cfg(cfg: TrainConfig, frames: int, frame_size: int, actor: bool, norm
     return d
 
 
-def runner_cfg(cfg: TrainConfig, env: TrackingEnv, student: bool) -> dict:
-    nf = len(env.future)
-    frame = 8 + 23 + 3 * len(env.cfg.key_bodies)
-    until = cfg.network.normalizer_update_iters * cfg.num_steps_per_env * env.num_envs
+def runner_cfg(cfg: TrainConfig, student: bool) -> dict:
+    """The rsl-rl train_cfg dict (algorithm, actor/critic model classes, obs groups)."""
+    nf = len(cfg.task.teacher_future_steps)
+    frame = 8 + 23 + 3 * len(cfg.task.key_bodies)
+    until = cfg.network.normalizer_update_iters * cfg.num_steps_per_env * cfg.task.num_envs
     alg = {"class_name": "PPO", **{k: getattr(cfg.ppo, k) for k in cfg.ppo.__dataclass_fields__}}
     if student:
         alg["class_name"] = "twist_training.algorithms.dagger_ppo:DaggerPPO"
@@ -167,7 +168,7 @@ def train(cfg: TrainConfig, student: bool, env: TrackingEnv | None = None, quiet
     save_config(cfg, run_dir / "config.yaml")
     env = env or make_env(cfg)
     vec = TwistVecEnv(env, cfg.device)
-    rcfg = runner_cfg(cfg, env, student)
+    rcfg = runner_cfg(cfg, student)
     runner = OnPolicyRunner(vec, rcfg, log_dir=str(run_dir), device=cfg.device)
     if quiet:
         runner.logger._print = lambda *a, **k: None

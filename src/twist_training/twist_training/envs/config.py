@@ -23,7 +23,7 @@ KEY_BODIES: tuple[str, ...] = (
     "torso_link",
 )
 # 20 future reference frames of the teacher: t + k * 0.02 s
-TEACHER_FUTURE_STEPS: tuple[int, ...] = (1,) + tuple(range(5, 100, 5))
+TEACHER_FUTURE_STEPS: tuple[int, ...] = (1, *tuple(range(5, 100, 5)))
 
 
 @dataclass

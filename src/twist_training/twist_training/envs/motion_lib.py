@@ -61,7 +61,7 @@ def builtin_clip(kind: str, duration_s: float = 6.0, fps: float = FPS):
     from ..data.clip import MotionClip
     from ..data.kinematics import g1_model as fk_model
 
-    T = int(round(duration_s * fps)) + 1
+    T = round(duration_s * fps) + 1
     qpos0 = g1_model.default_qpos(fk_model())
     q = np.tile(robot.DEFAULT_POSITION, (T, 1))
     if kind == "sway":

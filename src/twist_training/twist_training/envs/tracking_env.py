@@ -266,14 +266,14 @@ class TrackingEnv:
         self.total_steps += 1
         hand_forces = None
         if dr.enabled and dr.push_end_effector:
-            every = max(1, int(round(dr.push_end_effector_interval_s / self.dt)))
+            every = max(1, round(dr.push_end_effector_interval_s / self.dt))
             if self.total_steps % every == 0:
                 f = dr.max_push_force_end_effector
                 hand_forces = self.rng.uniform(-f, f, (n, 2, 3))
         self.backend.step(targets, hand_forces)
         self.episode_length += 1
         if dr.enabled and dr.push_robots:
-            every = max(1, int(round(dr.push_interval_s / self.dt)))
+            every = max(1, round(dr.push_interval_s / self.dt))
             if self.total_steps % every == 0:
                 v = dr.max_push_vel_xy
                 self.backend.set_root_velocity_xy(np.arange(n), self.rng.uniform(-v, v, (n, 2)))
