@@ -446,7 +446,6 @@ def test_estop_from_every_state(stack):
     assert r.mode == MODE_ESTOP
 
 
-@pytest.mark.slow
 def test_band_off_standing_time(stack):
     """Measurement: stand up in the band, switch the band off, hold the default pose (no balance
     controller). How long does the pelvis stay above 0.6 m? Printed, and recorded in the docs."""
