@@ -28,7 +28,7 @@ pytest.importorskip("websockets")
 pytest.importorskip("foxglove")
 mcap_reader = pytest.importorskip("mcap.reader")
 
-from g1_bringup.foxglove_client import FoxgloveClient  # noqa: E402
+from g1_bringup.foxglove_client import FoxgloveClient, decode_channel_message  # noqa: E402
 
 
 def free_port() -> int:
@@ -211,19 +211,31 @@ def test_bridge_live_client_publish_assets_and_recording(ros_env, tmp_path):
             assert "float64[] position" in js_schema and "MSG: std_msgs/Header" in js_schema
 
             await c.subscribe([t for t in EXPECTED_SCHEMAS if t != "/cmd_vel"])
-            n0 = graph.sent["/joint_states"]
+            # DDS discovery between this process and the bridge takes a moment: start counting once data flow.
+            assert await c.wait_for(lambda: len(c.by_topic("/joint_states")) > 0, 15.0), "no /joint_states"
+            await asyncio.sleep(0.2)
+            k0, n0 = len(c.by_topic("/joint_states")), graph.sent["/joint_states"]
             await asyncio.sleep(2.0)
             n_window = graph.sent["/joint_states"] - n0
 
-            # ROS messages decode with their own types.
-            js = c.by_topic("/joint_states")
-            assert len(js) >= 0.8 * n_window, (len(js), n_window)
+            # ROS messages decode with their own types; (nearly) none is lost.
+            js = c.by_topic("/joint_states")[k0:]
+            h = json.loads(c.by_topic("/g1/health")[-1].payload)["topics"]["/joint_states"]
+            assert len(js) >= 0.8 * n_window, (len(js), n_window, h)
             m = deserialize_message(js[-1].payload, JointState)
             assert list(m.name) == list(robot.G1_JOINT_NAMES)
             ref = deserialize_message(c.by_topic("/reference_motion")[-1].payload, ReferenceMotion)
             assert len(ref.frames) == 1 and len(ref.frames[0].joint_positions) == 29
             # Foxglove-native channels arrive; JSON ones carry the derived values.
             assert len(c.by_topic("/g1/scene")) >= 5 and len(c.by_topic("/g1/tf")) >= 5
+            scene_ch = c.channel_by_topic("/g1/scene")
+            scene = decode_channel_message(scene_ch, c.by_topic("/g1/scene")[-1].payload)
+            ents = {e.id: e for e in scene.entities}
+            assert set(ents) == {"robot", "reference_ghost"}
+            assert len(ents["robot"].models) == 35 and ents["robot"].texts[0].text == "POLICY"
+            # the ghost stands ghost_offset_y (1 m) to the robot's left
+            dy = ents["reference_ghost"].models[0].pose.position.y - ents["robot"].models[0].pose.position.y
+            assert dy == pytest.approx(1.0, abs=0.05)
             dash = json.loads(c.by_topic("/g1/dashboard")[-1].payload)
             assert dash["mode_name"] == "POLICY"
             assert dash["measured"]["vx"] == pytest.approx(0.3)

@@ -234,6 +234,7 @@ class FoxgloveBridge(Node):
             self.create_timer(1.0 / self.tracking_rate, self._publish_tracking)
         if self.health_rate > 0:
             self.create_timer(1.0 / self.health_rate, self._publish_health)
+        self.create_timer(1.0, self._republish_status)
 
         self.add_on_set_parameters_callback(self._on_ros_params)
         if record_path:
@@ -499,9 +500,11 @@ class FoxgloveBridge(Node):
             }
         ch.log(out)
 
-    def _mode_status(self, cs) -> None:
+    def _mode_status(self, cs, force: bool = False) -> None:
+        """Controller mode and faults as a Foxglove status (the app's problems list). Sent on change and
+        re-sent every second (status messages are not latched: late clients would miss them)."""
         key = (int(cs.mode), tuple(cs.faults))
-        if key == self._last_mode_key:
+        if key == self._last_mode_key and not force:
             return
         self._last_mode_key = key
         name = cs.mode_name or fl.MODE_NAMES.get(int(cs.mode), str(cs.mode))
@@ -511,6 +514,11 @@ class FoxgloveBridge(Node):
             )
         else:
             self.server.publish_status(f"controller mode {name}", foxglove.StatusLevel.Info, id="controller")
+
+    def _republish_status(self) -> None:
+        cs = self.latest.get("/controller_state")
+        if cs is not None:
+            self._mode_status(cs, force=True)
 
     # ------------------------------------------------------------------ recording
     def set_recording(self, path: str) -> dict:

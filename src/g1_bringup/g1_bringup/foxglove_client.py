@@ -184,3 +184,26 @@ class FoxgloveClient:
 
     def by_topic(self, topic: str) -> list[Received]:
         return [m for m in self.messages if m.topic == topic]
+
+
+def protobuf_class(schema_name: str, file_descriptor_set: bytes):
+    """The Python protobuf class of a Foxglove schema (FileDescriptorSet bytes, base64-decoded when taken
+    from an ``advertise``)."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    fds = descriptor_pb2.FileDescriptorSet.FromString(file_descriptor_set)
+    pool = descriptor_pool.DescriptorPool()
+    for f in fds.file:
+        pool.Add(f)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(schema_name))
+
+
+def decode_channel_message(channel: dict, payload: bytes):
+    """Decode a payload of an advertised protobuf or json channel (cdr needs rclpy: see tests)."""
+    import base64
+
+    if channel["encoding"] == "protobuf":
+        return protobuf_class(channel["schemaName"], base64.b64decode(channel["schema"])).FromString(payload)
+    if channel["encoding"] == "json":
+        return json.loads(payload)
+    raise ValueError(f"cannot decode {channel['encoding']} here")
