@@ -100,6 +100,7 @@ class GaitConfig:
     ik_step_max: float = 0.4
     ik_rot_weight: float = 0.5
     ik_swing_pitch_weight: float = 0.02
+    swing_ankle: float = -0.3  # neutral ankle pitch the swing foot relaxes toward [rad]
     knee_min: float = 0.03
 
 
@@ -435,6 +436,7 @@ class LegIK:
                 e = np.concatenate([ep, w * er_local])
                 qa = LEG_QPOS[f]
                 q0, lo, hi = qpos[qa], self.lo[qa - 7], self.hi[qa - 7]
+
                 free = np.ones(6, dtype=bool)
                 dq = np.zeros(6)
                 for _ in range(3):  # active set: joints pushed into a limit are held there
@@ -536,8 +538,15 @@ def generate_gait(command, cfg: GaitConfig | None = None, name: str = "gait") ->
         for f in (0, 1):
             x, y, z, yaw, fp = feet[k, f]
             targets.append(np.array([x, y, z + cfg.sole_z]))
+            # swing: blend the planned foot pitch with the pitch a neutral ankle gives (world foot pitch =
+            # pelvis pitch + hip pitch + knee + ankle pitch along the sagittal chain), warm-start values
+            blend = _pitch_weight(phase[k, f], cfg)
+            if blend < 1.0:
+                hip, knee = qpos[LEG_QPOS[f][0]], qpos[LEG_QPOS[f][3]]
+                fp = blend * fp + (1.0 - blend) * (pitch[k] + hip + knee + cfg.swing_ankle)
+                feet[k, f, 4] = fp
             rots.append(_rz(yaw) @ _ry(fp))
-            pw.append(_pitch_weight(phase[k, f], cfg))
+            pw.append(1.0)
             foot_target[k, f] = targets[-1]
         if k == 0:
             qpos[7:19] = seed[:12]
@@ -581,7 +590,7 @@ def generate_gait(command, cfg: GaitConfig | None = None, name: str = "gait") ->
 
 
 def _pitch_weight(ph: float, cfg: GaitConfig) -> float:
-    """IK weight of the foot-pitch row: 1 in stance, released mid-swing, ramped back before landing."""
+    """Weight of the planned foot pitch: 1 in stance, released mid-swing, ramped back before landing."""
     if ph < 0:
         return 1.0
     up = np.clip((ph - 0.5) / 0.4, 0.0, 1.0) ** 2
