@@ -28,7 +28,9 @@ pytest.importorskip("websockets")
 pytest.importorskip("foxglove")
 mcap_reader = pytest.importorskip("mcap.reader")
 
+from g1_bringup import foxglove_layouts as fx  # noqa: E402
 from g1_bringup.foxglove_client import FoxgloveClient, decode_channel_message  # noqa: E402
+from g1_bringup.foxglove_schemas import import_message_type  # noqa: E402
 
 
 def free_port() -> int:
@@ -244,6 +246,24 @@ def test_bridge_live_client_publish_assets_and_recording(ros_env, tmp_path):
             assert len(trk["error"]) == 29 and set(trk["rms_error"]) == {"legs", "waist", "arms", "all"}
             health = json.loads(c.by_topic("/g1/health")[-1].payload)
             assert health["topics"]["/joint_states"]["hz"] == pytest.approx(50.0, rel=0.2)
+
+            # Every message path of the shipped layouts resolves to a number on the live data.
+            live = {}
+            for ch in c.channels.values():
+                got = c.by_topic(ch["topic"])
+                if not got or ch["encoding"] == "protobuf":
+                    continue
+                if ch["encoding"] == "json":
+                    live[ch["topic"]] = json.loads(got[-1].payload)
+                else:
+                    mtype = import_message_type(ch["schemaName"])
+                    live[ch["topic"]] = deserialize_message(got[-1].payload, mtype)
+            for lname, make in fx.LAYOUTS.items():
+                for path in fx.layout_message_paths(make()):
+                    topic, rest = fx.split_message_path(path, [ch["topic"] for ch in c.channels.values()])
+                    if topic in live and rest:
+                        v = fx.resolve(live[topic], rest)
+                        assert isinstance(v, int | float), (lname, path, v)
 
             # Controller faults become a Foxglove status message (problems list).
             await c.wait_for(lambda: any("test fault" in s["message"] for s in c.statuses), 5.0)

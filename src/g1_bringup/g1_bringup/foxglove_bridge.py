@@ -498,6 +498,9 @@ class FoxgloveBridge(Node):
                 "lowcmd_count": cs.lowcmd_count,
                 "bad_crc_count": cs.bad_crc_count,
             }
+        # Flat copies keyed by a path-safe topic name ("/joint_states" -> "joint_states") for Plot panels.
+        for key in ("hz", "gaps", "max_gap_ms", "age_ms_p50"):
+            out[key] = {fl.path_key(t): v[key] for t, v in out["topics"].items()}
         ch.log(out)
 
     def _mode_status(self, cs, force: bool = False) -> None:

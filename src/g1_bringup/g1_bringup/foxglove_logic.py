@@ -41,6 +41,11 @@ TWIST_SCHEMAS = ("geometry_msgs/msg/Twist", "geometry_msgs/Twist")
 TWIST_STAMPED_SCHEMAS = ("geometry_msgs/msg/TwistStamped", "geometry_msgs/TwistStamped")
 
 
+def path_key(topic: str) -> str:
+    """A topic as a Foxglove message-path identifier: "/g1/health" -> "g1_health"."""
+    return re.sub(r"\W", "_", topic.strip("/")) or "_"
+
+
 class TopicFilter:
     """An allow-list of regular expressions, each matched against the whole topic name
     (like foxglove_bridge's ``topic_whitelist``). An empty list allows nothing."""
