@@ -230,8 +230,31 @@ def _ros_params(node) -> dict:
     return out
 
 
+def band_client(on: bool) -> int:
+    """``mujoco_sim --band off``: switch the running simulator's elastic band and exit."""
+    import rclpy
+    from std_msgs.msg import Bool
+
+    rclpy.init()
+    node = rclpy.create_node("mujoco_sim_band")
+    pub = node.create_publisher(Bool, "/sim/elastic_band", 10)
+    t_end = time.monotonic() + 5.0
+    while pub.get_subscription_count() == 0 and time.monotonic() < t_end:
+        time.sleep(0.05)
+    found = pub.get_subscription_count() > 0
+    if found:
+        pub.publish(Bool(data=on))
+        time.sleep(0.3)
+    node.destroy_node()
+    rclpy.shutdown()
+    print(f"elastic band {'on' if on else 'off'}" if found else "no simulator found on /sim/elastic_band")
+    return 0 if found else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if len(argv) >= 2 and argv[0] == "--band":
+        return band_client(argv[1].lower() in ("on", "true", "1"))
     ap = argparse.ArgumentParser(prog="mujoco_sim", description=__doc__.splitlines()[0])
     ap.add_argument("--fast", action="store_true", help="run as fast as possible (no real-time pacing)")
     ap.add_argument("--viewer", action="store_true", help="open the MuJoCo viewer")

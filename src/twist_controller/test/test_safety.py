@@ -345,3 +345,14 @@ def test_parse_targets_partial_and_errors():
     with pytest.raises(TargetError) as e:
         parse_targets(["left_knee_joint"], [0.1], kd=[math.nan])
     assert e.value.non_finite
+
+
+def test_bridge_parameter_checks():
+    from twist_controller.pd_bridge import PARAMS, check_params
+
+    assert check_params(dict(PARAMS)) == []
+    real = dict(PARAMS, robot="real")
+    assert any("network_interface" in e for e in check_params(real)), "real robot on lo is refused"
+    assert check_params(dict(real, network_interface="eth0")) == []
+    assert check_params(dict(PARAMS, transport="serial"))
+    assert check_params(dict(PARAMS, rate_hz=0.0))

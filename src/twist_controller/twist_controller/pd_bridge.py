@@ -295,11 +295,46 @@ class PdBridge:
             time.sleep(1.0 / float(self.p["rate_hz"]))
 
 
+def set_mode_client(request: str, timeout: float = 10.0) -> int:
+    """``pd_bridge --set-mode stand``: call /pd_bridge/set_mode once and print the answer."""
+    import rclpy
+
+    from twist_msgs.srv import SetMode
+
+    names = {"enable": 0, "stand": 1, "policy": 2, "damp": 3, "estop": 4, "reset": 5, "zero_torque": 6}
+    if request.lower() not in names:
+        print(f"unknown mode request {request!r}; one of {', '.join(names)}", file=sys.stderr)
+        return 2
+    rclpy.init()
+    node = rclpy.create_node("pd_bridge_set_mode")
+    try:
+        cli = node.create_client(SetMode, "/pd_bridge/set_mode")
+        if not cli.wait_for_service(timeout_sec=timeout):
+            print(
+                "/pd_bridge/set_mode not available (is pd_bridge running on this ROS_DOMAIN_ID?)",
+                file=sys.stderr,
+            )
+            return 1
+        fut = cli.call_async(SetMode.Request(request=names[request.lower()]))
+        rclpy.spin_until_future_complete(node, fut, timeout_sec=timeout)
+        r = fut.result()
+        if r is None:
+            print("no answer from pd_bridge", file=sys.stderr)
+            return 1
+        print(f"{'OK' if r.success else 'REFUSED'}: {r.message} (mode {Mode(r.mode).name})")
+        return 0 if r.success else 3
+    finally:
+        node.destroy_node()
+        rclpy.shutdown()
+
+
 def main(argv: list[str] | None = None) -> int:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
     argv = sys.argv if argv is None else argv
+    if len(argv) >= 3 and argv[1] == "--set-mode":
+        return set_mode_client(argv[2])
     rclpy.init(args=argv)
     node = rclpy.create_node("pd_bridge")
     params = {k: node.declare_parameter(k, v).value for k, v in PARAMS.items()}
