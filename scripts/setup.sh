@@ -39,6 +39,8 @@ command -v g++ >/dev/null || need_apt+=(g++)
 command -v make >/dev/null || need_apt+=(make)
 [ -f /usr/include/dds/dds.h ] || need_apt+=(cyclonedds-dev)
 command -v unzip >/dev/null || need_apt+=(unzip)
+# Chromium for the headless web-page test of the Foxglove bridge (tests/test_foxglove_bridge.py, issue 10)
+command -v chromium >/dev/null || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing system packages: ${need_apt[*]}"
   if [ "$(id -u)" != 0 ]; then

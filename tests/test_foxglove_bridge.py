@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -380,3 +382,150 @@ def test_bridge_rejects_old_subprotocol(ros_env):
         asyncio.run(go())
     finally:
         stop_bridge(proc)
+
+
+# ------------------------------------------------------------------ the local web page in headless Chromium
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+class Cdp:
+    """Minimal Chrome DevTools Protocol client (websockets)."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.n = 0
+
+    async def call(self, method: str, **params):
+        self.n += 1
+        my = self.n
+        await self.ws.send(json.dumps({"id": my, "method": method, "params": params}))
+        while True:
+            m = json.loads(await self.ws.recv())
+            if m.get("id") == my:
+                if "error" in m:
+                    raise RuntimeError(f"{method}: {m['error']}")
+                return m.get("result", {})
+
+    async def js(self, expr: str):
+        r = await self.call("Runtime.evaluate", expression=expr, returnByValue=True, awaitPromise=True)
+        return r.get("result", {}).get("value")
+
+    async def mouse(self, kind: str, x: float, y: float):
+        await self.call(
+            "Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", buttons=1, clickCount=1
+        )
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (scripts/setup.sh installs it)")
+def test_web_page_live_data_and_joystick_in_headless_chromium(ros_env, tmp_path):
+    import urllib.request
+
+    import websockets
+
+    port, web_port, dbg_port = free_port(), free_port(), free_port()
+    graph = FakeGraph(int(ros_env["ROS_DOMAIN_ID"]))
+    proc = start_bridge(ros_env, port, f"web_port:={web_port}", "scene_rate_hz:=2.0")
+    chrome = subprocess.Popen(
+        [
+            CHROMIUM,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'chrome'}",
+            "--remote-debugging-address=127.0.0.1",
+            f"--remote-debugging-port={dbg_port}",
+            "--window-size=1280,800",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    shot = None
+    try:
+
+        async def session():
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{dbg_port}/json/list", timeout=2) as r:
+                        pages = [t for t in json.loads(r.read()) if t["type"] == "page"]
+                    if pages:
+                        break
+                except OSError:
+                    pass
+                assert time.monotonic() < deadline, "chromium did not start"
+                await asyncio.sleep(0.3)
+            async with websockets.connect(pages[0]["webSocketDebuggerUrl"], max_size=None) as ws:
+                cdp = Cdp(ws)
+                await cdp.call("Page.enable")
+                # the page is served by the bridge itself; wait until the web server is up
+                while True:
+                    try:
+                        urllib.request.urlopen(f"http://127.0.0.1:{web_port}/", timeout=2).close()
+                        break
+                    except OSError:
+                        assert time.monotonic() < deadline + 30, "web page not served"
+                        await asyncio.sleep(0.3)
+                await cdp.call("Page.navigate", url=f"http://127.0.0.1:{web_port}/")
+                t0 = time.monotonic()
+                while time.monotonic() - t0 < 30:
+                    st = await cdp.js("JSON.stringify({c: g1.connected, p: g1.subprotocol, n: g1.received})")
+                    st = json.loads(st) if st else {}
+                    if st.get("n", 0) >= 20 and g1_has_data(await cdp.js("JSON.stringify(g1.last)")):
+                        break
+                    await asyncio.sleep(0.3)
+                assert st.get("c") and st.get("p") == "foxglove.sdk.v1", st
+                assert st["n"] >= 20, st
+                assert (await cdp.js("document.getElementById('mode').textContent")) == "POLICY"
+                m_vx = await cdp.js("document.getElementById('m_vx').textContent")
+                assert float(m_vx) == pytest.approx(0.3)
+
+                # Drag the on-screen joystick forward and hold it for 1.5 s, then release.
+                box = await cdp.js(
+                    "(() => { const r = document.getElementById('joy').getBoundingClientRect();"
+                    " return [r.left + r.width / 2, r.top + r.height / 2, r.height]; })()"
+                )
+                cx, cy, h = box
+                graph.cmd.clear()
+                await cdp.mouse("mousePressed", cx, cy)
+                for k in range(1, 6):
+                    await cdp.mouse("mouseMoved", cx, cy - 0.25 * h * k / 5)
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(1.5)
+                cmds_held = [m.linear.x for _, m in graph.cmd]
+                shot_b64 = (await cdp.call("Page.captureScreenshot", format="png"))["data"]
+                await cdp.mouse("mouseReleased", cx, cy - 0.25 * h)
+                await asyncio.sleep(0.6)
+                return cmds_held, [m.linear.x for _, m in graph.cmd], shot_b64
+
+        cmds_held, cmds_all, shot = asyncio.run(asyncio.wait_for(session(), 120))
+    finally:
+        chrome.terminate()
+        try:
+            chrome.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            chrome.kill()
+        stop_bridge(proc)
+        graph.close()
+    import base64
+
+    png = base64.b64decode(shot)
+    (tmp_path / "web.png").write_bytes(png)
+    if os.environ.get("G1_SCREENSHOT_DIR"):
+        Path(os.environ["G1_SCREENSHOT_DIR"], "foxglove_web_page.png").write_bytes(png)
+    # ~10 Hz while held, forward at about half the 0.5 m/s default maximum; a zero after release
+    assert len(cmds_held) >= 10, cmds_held
+    assert all(v >= 0 for v in cmds_held) and max(cmds_held) == pytest.approx(0.25, abs=0.05), cmds_held
+    assert cmds_all[-1] == 0.0, cmds_all[-5:]
+
+
+def g1_has_data(last_json) -> bool:
+    if not last_json:
+        return False
+    d = json.loads(last_json)
+    return "measured" in d and "mode_name" in d
