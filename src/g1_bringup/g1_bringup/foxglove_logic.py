@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import struct
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -39,6 +40,15 @@ MODE_NAMES = {0: "ZERO_TORQUE", 1: "DAMPING", 2: "STAND_UP", 3: "POLICY", 4: "ES
 
 TWIST_SCHEMAS = ("geometry_msgs/msg/Twist", "geometry_msgs/Twist")
 TWIST_STAMPED_SCHEMAS = ("geometry_msgs/msg/TwistStamped", "geometry_msgs/TwistStamped")
+
+
+def cdr_header_stamp(data: bytes) -> float | None:
+    """header.stamp (s) of a CDR message whose first field is a std_msgs/Header (int32 sec, uint32 nanosec
+    right after the 4-byte encapsulation header), without deserializing the rest."""
+    if len(data) < 12:
+        return None
+    sec, nsec = struct.unpack_from("<iI", data, 4) if data[1] == 1 else struct.unpack_from(">iI", data, 4)
+    return sec + nsec * 1e-9
 
 
 def path_key(topic: str) -> str:

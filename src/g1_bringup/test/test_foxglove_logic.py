@@ -250,3 +250,17 @@ def test_resolve_asset_stays_inside_model_dir(kin, tmp_path):
         "package://g1_description/",
     ):
         assert resolve_asset(kin.model_dir, bad) is None, bad
+
+
+def test_cdr_header_stamp_matches_rclpy():
+    pytest.importorskip("rclpy")
+    from rclpy.serialization import serialize_message
+    from sensor_msgs.msg import JointState
+
+    from twist_msgs.msg import ControllerState
+
+    for msg in (JointState(name=["a"], position=[1.0]), ControllerState(mode_name="POLICY")):
+        msg.header.stamp.sec = 1_796_000_123
+        msg.header.stamp.nanosec = 456_000_000
+        assert fl.cdr_header_stamp(serialize_message(msg)) == pytest.approx(1_796_000_123.456, abs=1e-6)
+    assert fl.cdr_header_stamp(b"\x00\x01\x00\x00") is None
