@@ -224,10 +224,9 @@ class SimRunner:
 
 
 def _ros_params(node) -> dict:
-    out = {}
-    for k, v in PARAMS.items():
-        out[k] = node.declare_parameter(k, v).value
-    return out
+    from twist_controller.pd_bridge import declare_params
+
+    return declare_params(node, PARAMS)
 
 
 def band_client(on: bool) -> int:
@@ -276,7 +275,11 @@ def main(argv: list[str] | None = None) -> int:
 
         rclpy.init(args=["mujoco_sim", *ros_args])
         node = rclpy.create_node("mujoco_sim")
-        params = _ros_params(node)
+        try:
+            params = _ros_params(node)
+        except ValueError as e:
+            print(f"mujoco_sim: {e}", file=sys.stderr)
+            return 2
     if args.fast:
         params["realtime"] = False
     if args.viewer:

@@ -356,3 +356,14 @@ def test_bridge_parameter_checks():
     assert check_params(dict(real, network_interface="eth0")) == []
     assert check_params(dict(PARAMS, transport="serial"))
     assert check_params(dict(PARAMS, rate_hz=0.0))
+
+
+def test_parameter_coercion():
+    from twist_controller.pd_bridge import coerce
+
+    assert coerce("rate_hz", 500, 200.0) == 500.0
+    assert coerce("auto_stand", "true", False) is True
+    assert coerce("dds_domain", 2.0, 1) == 2
+    for bad, default in (("fast", 200.0), ("maybe", False), (math.nan, 0.1)):
+        with pytest.raises(ValueError, match="not a valid"):
+            coerce("x", bad, default)

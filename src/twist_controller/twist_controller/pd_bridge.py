@@ -65,6 +65,35 @@ _SAFETY_KEYS = (
 )
 
 
+def declare_params(node, defaults: dict) -> dict:
+    """Declare ROS parameters with loose typing (``rate_hz:=500`` is fine) and cast to the defaults'
+    types; raises ValueError with a readable message for values that cannot be converted."""
+    from rcl_interfaces.msg import ParameterDescriptor
+
+    out = {}
+    for key, default in defaults.items():
+        val = node.declare_parameter(key, default, ParameterDescriptor(dynamic_typing=True)).value
+        out[key] = coerce(key, val, default)
+    return out
+
+
+def coerce(key: str, val, default):
+    if isinstance(default, bool):
+        if isinstance(val, str) and val.lower() in ("true", "false"):
+            return val.lower() == "true"
+        if isinstance(val, bool | int):
+            return bool(val)
+    else:
+        try:
+            out = type(default)(val)
+            if isinstance(out, float) and not math.isfinite(out):
+                raise ValueError
+            return out
+        except (TypeError, ValueError):
+            pass
+    raise ValueError(f"parameter {key}: {val!r} is not a valid {type(default).__name__}")
+
+
 def check_params(p: dict) -> list[str]:
     """Problems that must stop the bridge from starting (empty list = fine)."""
     errs = []
@@ -337,8 +366,11 @@ def main(argv: list[str] | None = None) -> int:
         return set_mode_client(argv[2])
     rclpy.init(args=argv)
     node = rclpy.create_node("pd_bridge")
-    params = {k: node.declare_parameter(k, v).value for k, v in PARAMS.items()}
-    errs = check_params(params)
+    try:
+        params = declare_params(node, PARAMS)
+        errs = check_params(params)
+    except ValueError as e:
+        errs = [str(e)]
     if errs:
         for e in errs:
             node.get_logger().error(e)
