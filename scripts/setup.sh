@@ -41,6 +41,8 @@ command -v make >/dev/null || need_apt+=(make)
 command -v unzip >/dev/null || need_apt+=(unzip)
 # Chromium for the headless web-page test of the Foxglove bridge (tests/test_foxglove_bridge.py, issue 10)
 command -v chromium >/dev/null || need_apt+=(chromium)
+# Redis server for the TWIST Redis bridge (g1_bringup redis_bridge) and its tests (issue 12)
+command -v redis-server >/dev/null || need_apt+=(redis-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing system packages: ${need_apt[*]}"
   if [ "$(id -u)" != 0 ]; then

@@ -497,6 +497,7 @@ class PlayerCore:
             return st
         # end of the clip
         overshoot = st.t - tr.duration
+        over_wall = overshoot / self.cfg.speed  # wall time already spent past the end
         last = self._render(replace(st, t=tr.duration, trans=None))
         if st.idx + 1 < len(self.tracks) or self.cfg.loop:
             nxt = (st.idx + 1) % len(self.tracks)
@@ -509,7 +510,7 @@ class PlayerCore:
             start = last.copy()
             start.joint_velocities = np.zeros(robot.NUM_JOINTS)
             dur = self.cfg.transition_time
-            trans = _Transition(start, dur, hold=not same) if dur > 0 else None
+            trans = _Transition(start, dur, hold=not same, elapsed=over_wall) if dur > over_wall else None
             t0 = overshoot if (same or trans is None) else 0.0
             return _State(PLAYING, nxt, t0, offset, trans)
         if events is not None:
@@ -517,7 +518,7 @@ class PlayerCore:
                 f"end of {tr.name}: blending to the default pose over {self.cfg.blend_out_time:.1f} s"
             )
         last.joint_velocities = np.zeros(robot.NUM_JOINTS)
-        return replace(st, mode=ENDING, t=tr.duration, trans=None, end_from=last, end_elapsed=0.0)
+        return replace(st, mode=ENDING, t=tr.duration, trans=None, end_from=last, end_elapsed=over_wall)
 
     def _render(self, st: _State) -> Frame:
         if st.mode == IDLE:

@@ -1,0 +1,301 @@
+"""redis_bridge: TWIST's Redis protocol <-> our ROS graph, both ways.
+
+Three independent directions (parameters; layouts and conversions in :mod:`g1_bringup.redis_layouts`):
+
+* ``redis_to_ros`` (default true): poll ``mimic_key_in`` (``action_mimic_g1``, 33 floats written by a
+  TWIST high-level server or mocap teleop) at ``rate_hz`` and publish it as ReferenceMotion on
+  ``output_topic`` (default ``/reference_motion/external``, a reference_mux input; or
+  ``/reference_motion`` without the mux). Malformed or implausible payloads are rejected with a log
+  and never forwarded. The key carries no time stamp, so a payload that stays byte-identical for
+  ``max_unchanged_s`` (1 s; 0 = never) counts as stale (the writer stopped) and is not republished;
+  a missing key or an unreachable server also means silence. Joint velocities are 0 (the layout has
+  none); wrist pitch/yaw take the default pose (0).
+* ``ros_to_redis`` (default false): write our reference (``reference_topic``, default
+  ``/reference_motion``) as ``mimic_key_out`` (``action_mimic_g1``) and 14 zeros as
+  ``action_hand_g1``, so TWIST's own low-level servers track CMG (or any of our sources). When the
+  reference stops for ``reference_timeout`` s, and when the bridge shuts down, it blends to TWIST's
+  default vector over ``exit_blend_time`` (2 s, like TWIST's high-level server) and writes the
+  default. Messages that came from Redis (source ``redis...``) are never written back, and reading
+  and writing the same key at once is refused (a feedback loop).
+* ``write_state`` (default false): write ``state_body_g1`` (74-float TWIST proprio from ``/joint_states``,
+  ``/imu`` and the last action recovered from ``/joint_targets``; zeros for the action part when no
+  fresh targets) and ``state_hand_g1`` (14 zeros) at ``rate_hz`` while the robot state is fresh.
+
+Redis: ``host`` (127.0.0.1), ``port`` (6379), ``db`` (0); reconnects once a second when the server
+is unreachable.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Imu, JointState
+
+from g1_bringup.mux_core import DT, Motion
+from g1_bringup.redis_layouts import (
+    HAND_SIZE,
+    KEY_ACTION_HAND,
+    KEY_ACTION_MIMIC,
+    KEY_STATE_BODY,
+    KEY_STATE_HAND,
+    LayoutError,
+    action_from_targets,
+    decode_mimic,
+    encode,
+    exit_blend,
+    frame_to_mimic,
+    mimic_to_frame,
+    state_body,
+)
+from g1_bringup.reference_mux import motion_to_msg, msg_to_frame
+from twist_controller import robot
+from twist_controller.node_main import run_node
+from twist_msgs.msg import JointTargets, ReferenceMotion
+
+STATE_TIMEOUT = 0.1  # s: joint states / IMU / targets older than this are not used
+
+
+class RedisBridge(Node):
+    def __init__(self) -> None:
+        super().__init__("redis_bridge")
+        p = self.declare_parameter
+        self.host = str(p("host", "127.0.0.1").value)
+        self.port = int(p("port", 6379).value)
+        self.db = int(p("db", 0).value)
+        self.redis_to_ros = bool(p("redis_to_ros", True).value)
+        self.ros_to_redis = bool(p("ros_to_redis", False).value)
+        self.write_state = bool(p("write_state", False).value)
+        self.key_in = str(p("mimic_key_in", KEY_ACTION_MIMIC).value)
+        self.key_out = str(p("mimic_key_out", KEY_ACTION_MIMIC).value)
+        self.key_hand = str(p("hand_key", KEY_ACTION_HAND).value)
+        self.key_state = str(p("state_key", KEY_STATE_BODY).value)
+        self.key_state_hand = str(p("state_hand_key", KEY_STATE_HAND).value)
+        self.max_unchanged = float(p("max_unchanged_s", 1.0).value)
+        self.ref_timeout = float(p("reference_timeout", 0.5).value)
+        self.exit_blend_time = float(p("exit_blend_time", 2.0).value)
+        rate = float(p("rate_hz", 1.0 / DT).value)
+        out_topic = str(p("output_topic", "/reference_motion/external").value)
+        ref_topic = str(p("reference_topic", "/reference_motion").value)
+        if self.redis_to_ros and self.ros_to_redis and self.key_in == self.key_out:
+            self.get_logger().error(
+                f"redis_to_ros and ros_to_redis both use key '{self.key_in}': that is a feedback loop; "
+                "ros_to_redis disabled (use two bridges or different keys)"
+            )
+            self.ros_to_redis = False
+
+        self._client = None
+        self._next_connect = 0.0
+        self._conn_error_logged = False
+        # redis -> ros
+        self._last_payload: bytes | None = None
+        self._payload_since = 0.0
+        self.rejected = 0
+        self.forwarded = 0
+        # ros -> redis
+        self._last_written: np.ndarray | None = None
+        self._last_ref_time = -1e9
+        self._exit_queue: list[np.ndarray] = []
+        self._at_default = True
+        # state
+        self._js: tuple[float, np.ndarray, np.ndarray] | None = None
+        self._imu: tuple[float, np.ndarray, np.ndarray] | None = None
+        self._targets: tuple[float, np.ndarray] | None = None
+        self._name_to_index = {n: i for i, n in enumerate(robot.G1_JOINT_NAMES)}
+
+        if self.redis_to_ros:
+            self.pub = self.create_publisher(ReferenceMotion, out_topic, 10)
+        if self.ros_to_redis:
+            self.create_subscription(ReferenceMotion, ref_topic, self._on_reference, 10)
+        if self.write_state:
+            self.create_subscription(
+                JointState, "/joint_states", self._on_joint_states, qos_profile_sensor_data
+            )
+            self.create_subscription(Imu, "/imu", self._on_imu, qos_profile_sensor_data)
+            self.create_subscription(JointTargets, "/joint_targets", self._on_targets, 10)
+        self.create_timer(1.0 / rate, self._tick)
+        dirs = [
+            f"redis {self.key_in} -> {out_topic}" if self.redis_to_ros else "",
+            f"{ref_topic} -> redis {self.key_out}" if self.ros_to_redis else "",
+            f"/joint_states+/imu+/joint_targets -> redis {self.key_state}" if self.write_state else "",
+        ]
+        self.get_logger().info(f"redis {self.host}:{self.port}/{self.db}: " + "; ".join(d for d in dirs if d))
+        self._connect()
+
+    # ------------------------------------------------------------------ redis connection
+    def _connect(self):
+        if self._client is not None:
+            return self._client
+        now = time.monotonic()
+        if now < self._next_connect:
+            return None
+        self._next_connect = now + 1.0
+        try:
+            import redis
+
+            c = redis.Redis(
+                host=self.host, port=self.port, db=self.db, socket_timeout=0.05, socket_connect_timeout=0.2
+            )
+            c.ping()
+        except Exception as exc:
+            if not self._conn_error_logged:
+                self.get_logger().error(f"cannot reach redis at {self.host}:{self.port}: {exc} (retrying)")
+                self._conn_error_logged = True
+            return None
+        self.get_logger().info(f"connected to redis {self.host}:{self.port}")
+        self._conn_error_logged = False
+        self._client = c
+        return c
+
+    def _redis(self, fn, *args):
+        c = self._connect()
+        if c is None:
+            return None
+        try:
+            return getattr(c, fn)(*args)
+        except Exception as exc:
+            self.get_logger().error(f"redis {fn} failed: {exc}; reconnecting", throttle_duration_sec=2.0)
+            self._client = None
+            raise ConnectionError(str(exc)) from exc
+
+    # ------------------------------------------------------------------ ros callbacks
+    def _on_reference(self, msg: ReferenceMotion) -> None:
+        if str(msg.source).startswith("redis") or not msg.frames:
+            return
+        try:
+            vec = frame_to_mimic(msg_to_frame(msg.frames[0]))
+        except (TypeError, ValueError) as exc:
+            self.get_logger().warning(f"reference not written: {exc}", throttle_duration_sec=2.0)
+            return
+        if vec.shape != (33,) or not np.all(np.isfinite(vec)):
+            self.get_logger().warning("reference with NaN/inf not written", throttle_duration_sec=2.0)
+            return
+        self._exit_queue.clear()
+        self._last_ref_time = time.monotonic()
+        self._write_mimic(vec)
+
+    def _on_joint_states(self, msg: JointState) -> None:
+        if len(msg.name) != len(msg.position) or (msg.velocity and len(msg.velocity) != len(msg.name)):
+            return
+        q = np.full(robot.NUM_JOINTS, np.nan)
+        dq = np.zeros(robot.NUM_JOINTS)
+        for k, name in enumerate(msg.name):
+            i = self._name_to_index.get(name)
+            if i is not None:
+                q[i] = msg.position[k]
+                if msg.velocity:
+                    dq[i] = msg.velocity[k]
+        if np.all(np.isfinite(q)) and np.all(np.isfinite(dq)):
+            self._js = (time.monotonic(), q, dq)
+
+    def _on_imu(self, msg: Imu) -> None:
+        o, w = msg.orientation, msg.angular_velocity
+        quat = np.array([o.w, o.x, o.y, o.z])
+        gyro = np.array([w.x, w.y, w.z])
+        n = np.linalg.norm(quat)
+        if np.all(np.isfinite(quat)) and np.all(np.isfinite(gyro)) and n > 0.5:
+            self._imu = (time.monotonic(), quat / n, gyro)
+
+    def _on_targets(self, msg: JointTargets) -> None:
+        if len(msg.joint_names) != len(msg.position):
+            return
+        q = robot.DEFAULT_POSITION.copy()
+        for k, name in enumerate(msg.joint_names):
+            i = self._name_to_index.get(name)
+            if i is not None:
+                q[i] = msg.position[k]
+        if np.all(np.isfinite(q)):
+            self._targets = (time.monotonic(), q)
+
+    # ------------------------------------------------------------------ periodic work
+    def _tick(self) -> None:
+        try:
+            if self.redis_to_ros:
+                self._read_mimic()
+            if self.ros_to_redis:
+                self._out_watchdog()
+            if self.write_state:
+                self._write_state()
+        except ConnectionError:
+            pass
+
+    def _read_mimic(self) -> None:
+        payload = self._redis("get", self.key_in)
+        if payload is None:
+            return
+        now = time.monotonic()
+        if payload != self._last_payload:
+            self._last_payload = payload
+            self._payload_since = now
+        elif self.max_unchanged > 0 and now - self._payload_since > self.max_unchanged:
+            return  # the writer stopped: stale
+        try:
+            frame = mimic_to_frame(decode_mimic(payload))
+        except LayoutError as exc:
+            self.rejected += 1
+            self.get_logger().warning(f"rejected redis payload: {exc}", throttle_duration_sec=1.0)
+            return
+        self.forwarded += 1
+        self.pub.publish(motion_to_msg(self, Motion([frame], DT, f"redis:{self.key_in}"), frame_id="redis"))
+
+    def _write_mimic(self, vec: np.ndarray) -> None:
+        self._redis("set", self.key_out, encode(vec))
+        self._redis("set", self.key_hand, encode(np.zeros(HAND_SIZE)))
+        self._last_written = np.asarray(vec, dtype=np.float64)
+        self._at_default = False
+
+    def _out_watchdog(self) -> None:
+        if self._exit_queue:
+            self._write_mimic(self._exit_queue.pop(0))
+            if not self._exit_queue:
+                self._at_default = True
+                self.get_logger().info(f"wrote the default pose to {self.key_out}")
+            return
+        stale = time.monotonic() - self._last_ref_time > self.ref_timeout
+        if stale and not self._at_default and self._last_written is not None:
+            self.get_logger().warning(
+                f"reference stale: blending {self.key_out} to the default pose "
+                f"over {self.exit_blend_time:.1f} s"
+            )
+            self._exit_queue = list(exit_blend(self._last_written, self.exit_blend_time, DT))
+
+    def _write_state(self) -> None:
+        now = time.monotonic()
+        if self._js is None or self._imu is None:
+            return
+        if now - self._js[0] > STATE_TIMEOUT or now - self._imu[0] > STATE_TIMEOUT:
+            return
+        action = None
+        if self._targets is not None and now - self._targets[0] <= STATE_TIMEOUT:
+            action = action_from_targets(self._targets[1])
+        try:
+            vec = state_body(self._imu[2], self._imu[1], self._js[1], self._js[2], action)
+        except LayoutError as exc:
+            self.get_logger().warning(f"state not written: {exc}", throttle_duration_sec=2.0)
+            return
+        self._redis("set", self.key_state, encode(vec))
+        self._redis("set", self.key_state_hand, encode(np.zeros(HAND_SIZE)))
+
+    def close(self) -> None:
+        """On shutdown: finish TWIST's exit blend to the default pose (ros_to_redis only)."""
+        if not self.ros_to_redis or self._last_written is None or self._at_default:
+            return
+        seq = self._exit_queue or list(exit_blend(self._last_written, self.exit_blend_time, DT))
+        try:
+            for vec in seq:
+                self._write_mimic(vec)
+                time.sleep(DT)
+        except ConnectionError:
+            return
+        self._at_default = True
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_node(RedisBridge, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
