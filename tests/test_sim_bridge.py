@@ -386,6 +386,11 @@ def test_stand_up_then_policy_faults(stack):
     c.wait_mode(MODE_POLICY)
     time.sleep(0.5)
     assert c.mode == MODE_POLICY, c.tail()
+    bad = c.targets()
+    bad.position = bad.position[:5]  # malformed: 29 names, 5 positions -> rejected, logged, no crash
+    c.pub_targets.publish(bad)
+    time.sleep(0.2)
+    assert c.mode == MODE_POLICY, "one rejected message while the stream is fresh changes nothing"
     t_last = c.stop_stream()
     c.wait_mode(MODE_DAMP, timeout=2.0)
     delay = c.transition_time(MODE_DAMP, t_last) - t_last
