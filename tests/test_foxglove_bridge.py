@@ -529,3 +529,94 @@ def g1_has_data(last_json) -> bool:
         return False
     d = json.loads(last_json)
     return "measured" in d and "mode_name" in d
+
+
+# ------------------------------------------------------------------ throughput / cost benchmark (slow)
+def _proc_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rate_hz", [50, 200, 500])
+def test_forwarding_cost_and_loss(ros_env, rate_hz):
+    """/joint_states (29 joints) at rate_hz to one subscribed client: loss, latency, bridge cost and CPU."""
+    import statistics
+
+    from rclpy.executors import SingleThreadedExecutor
+    from sensor_msgs.msg import JointState
+
+    from twist_controller import robot
+
+    port = free_port()
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=int(ros_env["ROS_DOMAIN_ID"]))
+    node = rclpy.create_node("bench_pub", context=ctx)
+    pub = node.create_publisher(JointState, "/joint_states", 50)
+    sent = [0]
+
+    def tick():
+        m = JointState()
+        m.header.stamp = node.get_clock().now().to_msg()
+        m.name = list(robot.G1_JOINT_NAMES)
+        m.position = [float(v) for v in robot.DEFAULT_POSITION]
+        m.velocity = [0.0] * 29
+        m.effort = [0.0] * 29
+        pub.publish(m)
+        sent[0] += 1
+
+    node.create_timer(1.0 / rate_hz, tick)
+    ex = SingleThreadedExecutor(context=ctx)
+    ex.add_node(node)
+    th = threading.Thread(target=ex.spin, daemon=True)
+    th.start()
+    proc = start_bridge(ros_env, port, "meshes:=false", "discover_topics:=false", "health_rate_hz:=1.0")
+    out = {}
+    try:
+
+        async def session():
+            c = await FoxgloveClient(f"ws://127.0.0.1:{port}").connect(timeout=30)
+            await c.wait_for(lambda: c.channel_by_topic("/joint_states") is not None, 10)
+            await c.subscribe(["/joint_states", "/g1/health"])
+            assert await c.wait_for(lambda: len(c.by_topic("/joint_states")) > 0, 15)
+            await asyncio.sleep(0.5)
+
+            def snap():
+                return len(c.by_topic("/joint_states")), sent[0], _proc_cpu_s(proc.pid), time.monotonic()
+
+            k0, n0, cpu0, t0 = snap()
+            await asyncio.sleep(4.0)
+            k1, n1, cpu1, t1 = snap()
+            await asyncio.sleep(0.3)
+            js = c.by_topic("/joint_states")[k0:]
+            stamps = [deserialize(m.payload).header.stamp for m in js[: k1 - k0]]
+            lat = sorted(
+                (m.recv_wall - (s.sec + s.nanosec * 1e-9)) * 1e3 for m, s in zip(js, stamps, strict=False)
+            )
+            await asyncio.sleep(1.2)
+            h = json.loads(c.by_topic("/g1/health")[-1].payload)
+            out.update(
+                published=n1 - n0,
+                delivered=k1 - k0,
+                latency_ms_p50=round(statistics.median(lat), 2),
+                latency_ms_p99=round(lat[int(0.99 * (len(lat) - 1))], 2),
+                forward_cost=h["forward_cost"],
+                callback_cost=h["callback_cost"],
+                bridge_cpu_pct=round(100 * (cpu1 - cpu0) / (t1 - t0), 1),
+                payload_bytes=len(js[-1].payload),
+            )
+            await c.close()
+
+        from rclpy.serialization import deserialize_message
+
+        def deserialize(b):
+            return deserialize_message(b, JointState)
+
+        asyncio.run(asyncio.wait_for(session(), 90))
+    finally:
+        stop_bridge(proc)
+        ex.shutdown(timeout_sec=1.0)
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
+    print(f"\nforwarding at {rate_hz} Hz: {json.dumps(out)}")
+    assert out["delivered"] >= 0.95 * out["published"] - 3, out

@@ -26,7 +26,8 @@ class Received:
     topic: str
     log_time_ns: int
     payload: bytes
-    recv_time: float
+    recv_time: float  # time.perf_counter() at reception
+    recv_wall: float = 0.0  # time.time() at reception (compare with ROS header stamps)
 
 
 @dataclass
@@ -105,7 +106,7 @@ class FoxgloveClient:
             sub_id, t_ns = struct.unpack_from("<IQ", b, 1)
             cid = self._subs.get(sub_id, -1)
             topic = self.channels.get(cid, {}).get("topic", "?")
-            self.messages.append(Received(cid, topic, t_ns, b[13:], now))
+            self.messages.append(Received(cid, topic, t_ns, b[13:], now, time.time()))
         elif op == 0x03:
             _service_id, call_id, enc_len = struct.unpack_from("<III", b, 1)
             payload = b[13 + enc_len :]
