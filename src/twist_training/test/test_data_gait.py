@@ -139,10 +139,21 @@ def _random_program(seed: int, n_segments: int) -> np.ndarray:
     return gait.piecewise_command(segs)
 
 
-@pytest.mark.slow
-def test_random_command_changes_stay_plausible():
-    r = gait.generate_gait(_random_program(0, 30))
+def _check_random(seed: int, n_segments: int):
+    r = gait.generate_gait(_random_program(seed, n_segments))
     m = metrics.gait_plausibility(r)
-    assert np.mean(r.ik_pos_error.max(axis=1) > 0.005) < 0.01, m  # IK error > 5 mm on < 1 % of frames
+    assert np.mean(r.ik_pos_error.max(axis=1) > 0.005) < 0.005, m  # IK error > 5 mm on < 0.5 % of frames
     assert m["joint_limit_violation"] == 0.0 and m["min_sole_z"] > -0.005, m
-    assert m["slip_speed_p99"] < 0.02, m
+    assert m["slip_per_stance_max"] < 0.01 and m["slip_speed_p99"] < 0.02, m
+    assert m["max_abs_qd"] < 32.0, m
+    assert np.abs(np.gradient(r.clip.joint_vel, 0.02, axis=0)).max() < 1500.0  # joint acceleration
+
+
+def test_random_command_changes_stay_plausible():
+    _check_random(1, 6)  # ~20 s of random command changes (start/stop, turn, lateral, run)
+
+
+@pytest.mark.slow
+def test_long_random_command_changes_stay_plausible():
+    for seed in range(3):
+        _check_random(seed, 30)

@@ -66,6 +66,9 @@ class GaitConfig:
     duty_run: tuple[float, float, float] = (0.54, 0.12, 0.34)  # a - b * (s - run_speed), floor
     apex: tuple[float, float, float] = (0.05, 0.05, 0.20)  # swing apex = a + b * s, max
     min_stance: float = 0.08  # s; a foot stays down at least this long
+    reach_fore: float = 0.36  # m; a planted foot this far behind/ahead of its nominal place steps early
+    reach_side: float = 0.15  # m; same sideways
+    retarget_until: float = 0.7  # a command change re-plans the landing spot until this swing fraction
     # geometry
     foot_y: float = 0.1185  # nominal half distance between the sole centres [m]
     sole_z: float = -0.002  # height of the sole-centre site when the foot is flat on the floor [m]
@@ -110,8 +113,13 @@ class Step:
     t_lift: float
     t_land: float
     start: np.ndarray  # (x, y, yaw) at lift-off
-    target: np.ndarray  # (x, y, yaw) at touch-down
+    target: np.ndarray  # (x, y, yaw) at touch-down as planned at lift-off
     apex: float
+    retargets: list = field(default_factory=list)  # [(time, delta (x, y, yaw))] re-plans during the swing
+
+    @property
+    def landing(self) -> np.ndarray:
+        return self.target + sum((d for _, d in self.retargets), np.zeros(3))
 
 
 @dataclass
@@ -250,6 +258,45 @@ class _Planner:
             return 0 if c[2] > 0 else 1
         return 0
 
+    def _retarget(self, step: Step, duty: float, f: float) -> None:
+        """Re-plan the landing spot when the command changes during the first 70 % of a swing.
+
+        Uses only the command at the change frame (causal); the swing path blends smoothly to the new spot.
+        """
+        cfg = self.cfg
+        t_sw = step.t_land - step.t_lift
+        t_mid = step.t_land + 0.5 * duty / f
+        j0 = int(np.floor(step.t_lift * cfg.fps)) + 1
+        j1 = min(int(np.floor((step.t_lift + cfg.retarget_until * t_sw) * cfg.fps)), self.T - 1)
+        cur = step.target.copy()
+        for j in range(max(j0, 1), j1 + 1):
+            if np.array_equal(self.cmd[j], self.cmd[j - 1]):
+                continue
+            new = self.nominal(step.foot, self.predict_base(j, t_mid))
+            new[2] = cur[2] + _wrap(new[2] - cur[2])
+            delta = new - cur
+            if np.hypot(delta[0], delta[1]) > 0.005 or abs(delta[2]) > 0.02:
+                step.retargets.append((j / cfg.fps, delta))
+                cur = new
+
+    def _early_lift(self, foot: int, planted: np.ndarray, t_from: float, t_sched: float) -> float:
+        """Lift ``foot`` before its scheduled time if the base has moved so far that the planted foot is
+        beyond ``GaitConfig.reach_fore`` / ``reach_side`` of its nominal place (after command changes).
+        Frames are checked one by one with the base known at that frame only (causal)."""
+        cfg = self.cfg
+        j0 = int(np.ceil(min(t_from, t_sched) * cfg.fps - 1e-9))
+        j1 = min(int(np.ceil(t_sched * cfg.fps - 1e-9)), self.T)
+        for j in range(max(j0, 0), j1):
+            if not self.moving[j]:
+                break
+            n = self.nominal(foot, self.base[j])
+            c, s = np.cos(self.base[j, 2]), np.sin(self.base[j, 2])
+            dx, dy = planted[0] - n[0], planted[1] - n[1]
+            fore, side = c * dx + s * dy, -s * dx + c * dy
+            if abs(fore) > cfg.reach_fore or abs(side) > cfg.reach_side:
+                return j / cfg.fps
+        return t_sched
+
     def plan(self) -> list[Step]:
         cfg = self.cfg
         feet = [self.nominal(0, self.base[0]), self.nominal(1, self.base[0])]
@@ -294,10 +341,13 @@ class _Planner:
             t_sw = (1.0 - duty) / f
             start = feet[foot].copy()
             target[2] = start[2] + _wrap(target[2] - start[2])
-            steps.append(Step(foot, t_lift, t_lift + t_sw, start, target, apex))
-            feet[foot] = target
+            step = Step(foot, t_lift, t_lift + t_sw, start, target, apex)
+            if self.moving[k]:
+                self._retarget(step, duty, f)
+            steps.append(step)
+            feet[foot] = step.landing
             last_land[foot] = t_lift + t_sw
-            t = t_lift + 0.5 / f
+            t = self._early_lift(1 - foot, feet[1 - foot], t_lift + t_sw, t_lift + 0.5 / f)
             foot = 1 - foot
         return steps
 
@@ -330,13 +380,20 @@ def _foot_tracks(steps: list[Step], planner: _Planner, T: int, fps: float):
             a, b = st.t_lift, st.t_land
             sw = (t >= a) & (t < b)
             after = t >= b
-            pose[after, foot, :2] = st.target[:2]
-            pose[after, foot, 3] = st.target[2]
+            land = st.landing
+            pose[after, foot, :2] = land[:2]
+            pose[after, foot, 3] = land[2]
             if np.any(sw):
                 s = (t[sw] - a) / (b - a)
                 m = _min_jerk(s)[:, None]
                 pose[sw, foot, :2] = st.start[:2] + (st.target[:2] - st.start[:2]) * m
                 pose[sw, foot, 3] = st.start[2] + (st.target[2] - st.start[2]) * m[:, 0]
+                for tc, delta in st.retargets:  # smooth blend toward each re-planned landing spot
+                    sel = t[sw] >= tc
+                    u = np.clip((t[sw][sel] - tc) / (b - tc), 0.0, 1.0)
+                    mu = _min_jerk(u)
+                    pose[np.flatnonzero(sw)[sel], foot, :2] += delta[:2] * mu[:, None]
+                    pose[np.flatnonzero(sw)[sel], foot, 3] += delta[2] * mu
                 pa, pb = 1.6, 2.0
                 peak = (pa / (pa + pb)) ** pa * (pb / (pa + pb)) ** pb
                 pose[sw, foot, 2] = st.apex * s**pa * (1.0 - s) ** pb / peak
