@@ -1,7 +1,9 @@
 """pd_bridge: /joint_targets -> Unitree LowCmd (with CRC) through the safety state machine.
 
 Run: ``install/lib/twist_controller/pd_bridge --ros-args --params-file
-src/twist_controller/config/pd_bridge.yaml``. Thin ROS shell: the logic is
+src/twist_controller/config/pd_bridge.yaml``; helpers: ``pd_bridge --set-mode enable|stand|policy|
+damp|estop|reset|zero_torque`` (service client), ``pd_bridge --hold-pose`` (publishes the default
+pose on /joint_targets, a stand-in for the policy). Thin ROS shell: the logic is
 :mod:`twist_controller.safety`, the protocol :mod:`twist_controller.unitree_io`.
 
 * Subscribes ``/joint_targets`` (twist_msgs/JointTargets), ``/estop`` (std_msgs/Bool, true = e-stop).
@@ -357,6 +359,34 @@ def set_mode_client(request: str, timeout: float = 10.0) -> int:
         rclpy.shutdown()
 
 
+def hold_pose_client(rate_hz: float = 50.0) -> int:
+    """``pd_bridge --hold-pose``: publish the default pose on /joint_targets until stopped.
+
+    A stand-in for the policy (demos, checks): kill it and the bridge drops POLICY to DAMPING.
+    """
+    import rclpy
+
+    from twist_msgs.msg import JointTargets
+
+    rclpy.init()
+    node = rclpy.create_node("hold_pose")
+    pub = node.create_publisher(JointTargets, "/joint_targets", 10)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"publishing the default pose on /joint_targets at {rate_hz:.0f} Hz (Ctrl-C to stop)", flush=True)
+    while not stop.is_set():
+        m = JointTargets()
+        m.header.stamp = node.get_clock().now().to_msg()
+        m.joint_names = list(robot.G1_JOINT_NAMES)
+        m.position = robot.DEFAULT_POSITION.tolist()
+        pub.publish(m)
+        stop.wait(1.0 / rate_hz)
+    node.destroy_node()
+    rclpy.shutdown()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -364,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv if argv is None else argv
     if len(argv) >= 3 and argv[1] == "--set-mode":
         return set_mode_client(argv[2])
+    if len(argv) >= 2 and argv[1] == "--hold-pose":
+        return hold_pose_client()
     rclpy.init(args=argv)
     node = rclpy.create_node("pd_bridge")
     try:
