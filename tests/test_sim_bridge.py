@@ -71,6 +71,10 @@ def test_codec_matches_sdk_serializer_and_crc():
             assert bytes(rebuilt.buf) == wire
             assert rebuilt.finalize() == wire
         assert float(ours.motor("q")[3]) == pytest.approx(s.motor_state[3].q)
+        from twist_controller.unitree_io import from_sdk, to_sdk
+
+        back = to_sdk(from_sdk(c))  # the IDL-object helpers round-trip too
+        assert back.motor_cmd[7].kp == c.motor_cmd[7].kp and back.crc == c.crc
 
 
 def test_codec_detects_corruption():
