@@ -81,8 +81,10 @@ def _convert(tp, value):
         return tuple(value)
     if origin is list:
         return list(value)
-    if tp is float and isinstance(value, int):
-        return float(value)
+    if tp is float and isinstance(value, int | str):
+        return float(value)  # YAML 1.1 reads "1e-3" as a string
+    if tp is int and isinstance(value, str):
+        return int(float(value))
     if typing.get_origin(tp) in (typing.Union, getattr(__import__("types"), "UnionType", None)):
         return value
     return value

@@ -120,6 +120,7 @@ class _ProgressCSV:
             for k, v in extras.get("log", {}).items():
                 if k.startswith("Tracking/"):
                     self.sums.setdefault(k, []).append(float(v))
+            self.sums.setdefault("x/mean_step_reward", []).append(float(rewards.mean()))
             return orig_step(rewards, dones, extras, intrinsic)
 
         runner.logger.process_env_step = process_env_step
@@ -139,7 +140,7 @@ class _ProgressCSV:
             "mean_return": statistics.mean(lg.rewbuffer) if lg.rewbuffer else float("nan"),
             "mean_episode_length": statistics.mean(lg.lenbuffer) if lg.lenbuffer else float("nan"),
             "learning_rate": kw["learning_rate"],
-            "action_std": float(kw["action_std"].mean()),
+            "action_std": float(kw["action_std"].detach().mean()),
         }
         for k, v in self.sums.items():
             row[k.split("/", 1)[1]] = sum(v) / len(v)

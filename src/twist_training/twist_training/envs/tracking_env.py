@@ -219,7 +219,9 @@ class TrackingEnv:
                 )
             )
         )
-        student = self.student_builder.build(reference_input(first), rin)
+        self.last_reference_input = reference_input(first)  # what the student saw (tests, tools)
+        self.last_robot_input = rin
+        student = self.student_builder.build(self.last_reference_input, rin)
         c = self.cfg.obs_clip
         self._wrist_ref = first.joint_pos
         return {

@@ -1,0 +1,62 @@
+"""MuJoCo CPU backend: batched stepping, domain-randomization parameters, pushes, contact forces."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from twist_controller import robot
+from twist_training.backends import PhysicsParams, make_backend
+from twist_training.envs.config import KEY_BODIES, SimConfig
+
+
+@pytest.fixture(scope="module")
+def backend():
+    return make_backend("mujoco_cpu", 2, SimConfig(), KEY_BODIES)
+
+
+def stand(backend):
+    qpos = np.tile(backend.base_model.key_qpos[0], (2, 1))
+    backend.reset_envs(np.arange(2), qpos, np.zeros((2, 35)))
+
+
+def test_state_shapes_and_standing_contacts(backend):
+    stand(backend)
+    for _ in range(25):
+        backend.step(np.tile(robot.DEFAULT_POSITION, (2, 1)))
+    st = backend.state()
+    assert st.qpos.shape == (2, 36) and st.qvel.shape == (2, 35)
+    assert st.key_body_pos.shape == (2, len(KEY_BODIES), 3)
+    # standing on both feet: each foot carries a share of the ~35 kg robot's weight
+    fz = st.foot_force[..., 2]
+    assert np.all(fz > 30.0) and 250 < fz.sum(axis=1).mean() < 450
+    assert np.all(st.torso_force < 1.0)
+    assert np.all(st.qpos[:, 2] > 0.7)
+    assert backend.datas[0].time == pytest.approx(25 * 0.02)
+
+
+def test_params_change_models_per_env(backend):
+    kp = np.ones((2, 29))
+    kp[1] *= 1.2
+    backend.set_params(
+        np.arange(2),
+        PhysicsParams(friction=np.array([0.3, 1.7]), kp_factor=kp, base_mass_delta=np.array([0.0, 2.0])),
+    )
+    m0, m1 = backend.models
+    assert m0.geom_friction[0, 0] == pytest.approx(0.3) and m1.geom_friction[0, 0] == pytest.approx(1.7)
+    assert m1.actuator_gainprm[0, 0] == pytest.approx(1.2 * m0.actuator_gainprm[0, 0])
+    assert m1.actuator_biasprm[0, 1] == pytest.approx(-m1.actuator_gainprm[0, 0])
+    pid = backend.pelvis_id
+    assert m1.body_mass[pid] == pytest.approx(m0.body_mass[pid] + 2.0)
+    # the training torque clip is 0.9 x the URDF effort
+    np.testing.assert_allclose(m0.actuator_forcerange[:, 1], 0.9 * robot.TORQUE_LIMIT)
+
+
+def test_push_and_hand_force(backend):
+    stand(backend)
+    backend.set_root_velocity_xy(np.array([1]), np.array([[0.8, 0.0]]))
+    assert backend.datas[1].qvel[0] == pytest.approx(0.8)
+    f = np.zeros((2, 2, 3))
+    f[0, 0] = [20.0, 0, 0]
+    backend.step(np.tile(robot.DEFAULT_POSITION, (2, 1)), f)
+    assert np.all(backend.datas[0].xfrc_applied == 0.0)  # applied for one substep only
