@@ -210,7 +210,8 @@ def test_mux_switches_between_cmg_player_and_fallback_without_jumps(ros_env, nod
     pub_cmg = node.create_publisher(ReferenceMotion, "/reference_motion/cmg", 10)
     pub_sel = node.create_publisher(String, "/reference_source", 10)
     blend = 0.5
-    mux = start("reference_mux", ros_env, blend_time=blend, stale_timeout=0.2, source="auto")
+    # stale_timeout 0.5 s: a loaded test machine must not make the test's own cmg stream look stale
+    mux = start("reference_mux", ros_env, blend_time=blend, stale_timeout=0.5, source="auto")
     player = start(
         "motion_player",
         ros_env,
@@ -219,54 +220,56 @@ def test_mux_switches_between_cmg_player_and_fallback_without_jumps(ros_env, nod
         blend_out_time=0.4,
         transition_time=0.2,
     )
-    t0 = time.monotonic()
+    n_cmg = [0]
 
-    def tick():
-        pub_cmg.publish(motion_to_msg(node, cmg_like(time.monotonic() - t0)))
+    def tick():  # the cmg-like source advances one 50 Hz frame per message, whatever the timing
+        pub_cmg.publish(motion_to_msg(node, cmg_like(n_cmg[0] * DT)))
+        n_cmg[0] += 1
 
     pub_cmd = node.create_publisher(String, "/motion_player/command", 10)
+    marks = {}
     try:
         wait_for(node, lambda: len(out_col.msgs) > 10, 30, "mux output", every=tick)
         wait_for(node, lambda: pub_cmd.get_subscription_count() > 0, 30, "motion_player", every=tick)
         spin(node, 1.0, tick)
-        t_play = time.monotonic()
+        marks["play"] = time.monotonic()
         pub_cmd.publish(String(data="play"))  # auto: the player takes over while it streams
-        spin(node, 0.4 + clip.duration + 0.4 + 1.0, tick)  # plays, blends out, goes silent -> cmg again
-        t_sel = time.monotonic()
+        spin(node, 0.4 + clip.duration + 0.4 + 1.5, tick)  # plays, blends out, goes silent -> cmg again
+        marks["default"] = time.monotonic()
         pub_sel.publish(String(data="default"))  # explicit: the built-in standing pose
         spin(node, 1.0, tick)
+        marks["cmg"] = time.monotonic()
         pub_sel.publish(String(data="cmg"))
         spin(node, 1.0, tick)
-        t_stale = time.monotonic()
-        spin(node, 1.0)  # cmg stops: fallback to the standing pose
+        marks["stale"] = time.monotonic()
+        spin(node, 1.5)  # cmg stops: fallback to the standing pose
         assert mux.poll() is None and player.poll() is None
     finally:
         mux_out, player_out = stop(mux, player)
-    assert "play short" in player_out, player_out[-2000:]
+    assert "play wave" in player_out, player_out[-2000:]
     got = out_col.frames()
     srcs = [m.header.frame_id for _, _, m in got]
+    times = [t for t, _, _ in got]
     frames = [f for _, f, _ in got]
-    # every source took its turn
-    seq = [s for i, s in enumerate(srcs) if i == 0 or s != srcs[i - 1]]
-    if seq[0] == "default":  # the mux stands the robot until the first source streams
-        seq = seq[1:]
-    assert seq[:5] == ["cmg", "player", "cmg", "default", "cmg"], (seq, mux_out[-2000:])
-    assert seq[-1] == "default"
-    assert any(t > t_play and s == "player" for (t, _, _), s in zip(got, srcs, strict=True))
-    assert any(t > t_sel and s == "default" for (t, _, _), s in zip(got, srcs, strict=True))
-    assert any(t > t_stale + 0.3 and s == "default" for (t, _, _), s in zip(got, srcs, strict=True))
+
+    def active_between(t_from, t_to):
+        return {s for t, s in zip(times, srcs, strict=True) if t_from <= t < t_to}
+
+    # every source took its turn, in this order
+    assert active_between(marks["play"] - 0.8, marks["play"]) == {"cmg"}, mux_out[-2000:]
+    assert "player" in active_between(marks["play"], marks["default"])
+    assert active_between(marks["default"] - 0.3, marks["default"]) == {"cmg"}, mux_out[-2000:]
+    assert active_between(marks["default"] + 0.1, marks["cmg"]) == {"default"}
+    assert active_between(marks["cmg"] + 0.1, marks["stale"]) == {"cmg"}
+    assert active_between(marks["stale"] + 0.7, math.inf) == {"default"}
     # no jump larger than the blends allow: largest gap between any two poses here is < 1.2 rad,
     # the sources themselves move < 0.08 rad per step (cmg hips 0.4*2*pi*0.02 = 0.05 rad, clip 0.06)
     steps = [float(np.max(np.abs(a.joint_positions - b.joint_positions))) for a, b in pairwise(frames)]
     bound = 1.5 * 1.2 * DT / min(blend, 0.4) + 1.7 * 0.08
     assert max(steps) <= bound, (max(steps), bound)
+    # heading stays continuous across sources (cmg turns 0.01 rad per frame)
     yaw_steps = [abs(math.remainder(a.root_yaw - b.root_yaw, 2 * math.pi)) for a, b in pairwise(frames)]
-    i_y = int(np.argmax(yaw_steps))
-    assert max(yaw_steps) < 0.05, (
-        max(yaw_steps),
-        srcs[i_y - 3 : i_y + 3],
-        [f.root_yaw for f in frames[i_y - 3 : i_y + 3]],
-    )  # heading stays continuous across sources
+    assert max(yaw_steps) < 0.03, max(yaw_steps)
     # cmg is forwarded unchanged (apart from the heading offset) once a blend is over
     i_cmg = next(i for i in range(len(got) - 1, 0, -1) if srcs[i] == "cmg")
     np.testing.assert_allclose(frames[i_cmg].root_linear_velocity, [0.5, 0, 0], atol=1e-6)
