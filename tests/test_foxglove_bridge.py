@@ -326,6 +326,23 @@ def test_bridge_live_client_publish_assets_and_recording(ros_env, tmp_path):
             st1 = await c.call_service("/g1/recording/stop", {})
             assert not st1["recording"] and str(rec) in st1["files"]
             result["service_window"] = n_stop - n_start
+
+            # ROS parameter record_path (ros2 param set): start a third file, left open until SIGINT.
+            from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+            from rcl_interfaces.srv import SetParameters
+
+            cli = graph.node.create_client(SetParameters, "/foxglove_bridge/set_parameters")
+            assert await c.wait_for(cli.service_is_ready, 10.0), "no /foxglove_bridge/set_parameters"
+            req = SetParameters.Request()
+            path = str(tmp_path / "param.mcap")
+            val = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=path)
+            req.parameters = [Parameter(name="record_path", value=val)]
+            fut = cli.call_async(req)
+            assert await c.wait_for(fut.done, 10.0)
+            assert fut.result().results[0].successful
+            await asyncio.sleep(1.5)
+            st2 = await c.call_service("/g1/recording/status", {})
+            assert st2["recording"] and st2["path"] == str(tmp_path / "param.mcap"), st2
             await c.close()
 
         asyncio.run(asyncio.wait_for(session(), 90))
@@ -342,9 +359,12 @@ def test_bridge_live_client_publish_assets_and_recording(ros_env, tmp_path):
     window = result["service_window"]
     assert abs(counts["/joint_states"] - window) <= 6, (counts["/joint_states"], window)
     assert abs(counts["/imu"] - window) <= 6
-    # The recording that started with the node (record_path parameter) was closed cleanly on SIGINT.
+    # The recording that started with the node (record_path parameter) was closed when the service
+    # started a new one; the one started through the ROS parameter was closed cleanly by SIGINT.
     counts0, _ = mcap_counts(startup_mcap)
-    assert counts0["/joint_states"] >= counts["/joint_states"] + 50
+    assert counts0["/joint_states"] >= 50
+    counts2, _ = mcap_counts(tmp_path / "param.mcap")
+    assert counts2["/joint_states"] >= 50, counts2
     assert counts0["/cmd_vel"] == 2  # the two accepted client commands, as republished on ROS /cmd_vel
     print(f"\nfoxglove bridge: {json.dumps(result)}")
     print(f"startup mcap counts {counts0}")
