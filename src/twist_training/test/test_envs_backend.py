@@ -60,3 +60,19 @@ def test_push_and_hand_force(backend):
     f[0, 0] = [20.0, 0, 0]
     backend.step(np.tile(robot.DEFAULT_POSITION, (2, 1)), f)
     assert np.all(backend.datas[0].xfrc_applied == 0.0)  # applied for one substep only
+
+
+def test_gpu_backends_import_lazily_with_clear_errors():
+    """mjx/isaacgym are optional: without their packages the error says what is missing."""
+    import importlib.util
+
+    from twist_training.envs.config import SimConfig as S
+
+    if importlib.util.find_spec("jax") is None:
+        with pytest.raises(ImportError, match="jax"):
+            make_backend("mjx", 1, S(), KEY_BODIES)
+    if importlib.util.find_spec("isaacgym") is None:
+        with pytest.raises(ImportError, match="Isaac Gym"):
+            make_backend("isaacgym", 1, S(), KEY_BODIES)
+    with pytest.raises(ValueError, match="unknown physics backend"):
+        make_backend("bullet", 1, S(), KEY_BODIES)
