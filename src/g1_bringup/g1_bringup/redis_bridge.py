@@ -135,9 +135,18 @@ class RedisBridge(Node):
         self._next_connect = now + 1.0
         try:
             import redis
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
 
+            # no client-side retries: redis-py's default retry policy blocks for seconds when the
+            # server is down, which would stall every timer of this node; we retry once a second
             c = redis.Redis(
-                host=self.host, port=self.port, db=self.db, socket_timeout=0.05, socket_connect_timeout=0.2
+                host=self.host,
+                port=self.port,
+                db=self.db,
+                socket_timeout=0.05,
+                socket_connect_timeout=0.2,
+                retry=Retry(NoBackoff(), 0),
             )
             c.ping()
         except Exception as exc:
