@@ -103,6 +103,7 @@ class GaitConfig:
     ik_step_max: float = 0.4
     ik_rot_weight: float = 0.5
     ik_swing_pitch_weight: float = 0.02
+    ik_swing_roll_weight: float = 0.02
     swing_ankle: float = -0.3  # neutral ankle pitch the swing foot relaxes toward [rad]
     knee_min: float = 0.03
 
@@ -461,7 +462,7 @@ class LegIK:
             lo[k] = max(lo[k], cfg.knee_min)
         self.lo, self.hi = lo, hi
 
-    def solve(self, qpos: np.ndarray, targets, rot_targets, pitch_weights):
+    def solve(self, qpos: np.ndarray, targets, rot_targets, roll_weights):
         """Solve in place on qpos (36,); returns (pos_err (2,), rot_err (2,))."""
         mj, m, d, cfg = self.mj, self.m, self.d, self.cfg
         pos_err = np.zeros(2)
@@ -482,13 +483,13 @@ class LegIK:
                 )
                 er_local = Rt.T @ er  # rows: roll, pitch, yaw about the target axes
                 pos_err[f] = np.linalg.norm(ep)
-                rot_err[f] = np.linalg.norm(er_local * [1.0, pitch_weights[f] >= 0.5, 1.0])
+                rot_err[f] = np.linalg.norm(er_local * [roll_weights[f] >= 0.5, 1.0, 1.0])
                 worst = max(worst, pos_err[f], cfg.ik_rot_weight * rot_err[f])
                 if it == cfg.ik_iters:
                     continue
                 mj.mj_jacSite(m, d, self.jacp, self.jacr, sid)
                 dof = LEG_DOF[f]
-                w = np.array([1.0, pitch_weights[f], 1.0]) * cfg.ik_rot_weight
+                w = np.array([roll_weights[f], 1.0, 1.0]) * cfg.ik_rot_weight
                 J = np.vstack([self.jacp[:, dof], (w[:, None] * (Rt.T @ self.jacr[:, dof]))])
                 e = np.concatenate([ep, w * er_local])
                 qa = LEG_QPOS[f]
@@ -603,7 +604,7 @@ def generate_gait(command, cfg: GaitConfig | None = None, name: str = "gait") ->
                 fp = blend * fp + (1.0 - blend) * (pitch[k] + hip + knee + cfg.swing_ankle)
                 feet[k, f, 4] = fp
             rots.append(_rz(yaw) @ _ry(fp))
-            pw.append(1.0)
+            pw.append(max(blend, cfg.ik_swing_roll_weight))  # foot roll is free mid-swing too
             foot_target[k, f] = targets[-1]
         if k == 0:
             qpos[7:19] = seed[:12]
