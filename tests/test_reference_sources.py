@@ -409,3 +409,29 @@ def test_redis_round_trip_state_exit_blend_and_rejection(ros_env, node, redis_se
         writer_out, reader_out = stop(writer, reader)
     assert "rejected redis payload" in reader_out, reader_out[-2000:]
     assert "blending action_mimic_g1 to the default pose" in writer_out, writer_out[-2000:]
+
+
+def test_bridge_starts_and_stops_its_own_loopback_server(ros_env):
+    redis = pytest.importorskip("redis", reason="python redis client not installed (scripts/setup.sh)")
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.2)
+    bridge = start("redis_bridge", ros_env, port=port, start_server=True)
+    try:
+        end = time.monotonic() + 20
+        while True:
+            try:
+                assert client.ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < end and bridge.poll() is None, "no server came up"
+                time.sleep(0.1)
+    finally:
+        (out,) = stop(bridge)
+    assert "started redis-server" in out, out[-2000:]
+    time.sleep(0.3)
+    with pytest.raises(ConnectionRefusedError):  # the server went away with the bridge
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()

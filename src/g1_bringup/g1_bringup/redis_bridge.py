@@ -22,11 +22,16 @@ Three independent directions (parameters; layouts and conversions in :mod:`g1_br
   fresh targets) and ``state_hand_g1`` (14 zeros) at ``rate_hz`` while the robot state is fresh.
 
 Redis: ``host`` (127.0.0.1), ``port`` (6379), ``db`` (0); reconnects once a second when the server
-is unreachable.
+is unreachable. With ``start_server`` (default false) and a loopback ``host``, the bridge starts
+Debian's ``redis-server`` itself when nothing answers on that port (bound to 127.0.0.1, no
+persistence) and stops it when the bridge exits (also when the bridge is killed: parent-death signal).
 """
 
 from __future__ import annotations
 
+import shutil
+import signal
+import subprocess
 import sys
 import time
 
@@ -74,6 +79,7 @@ class RedisBridge(Node):
         self.key_hand = str(p("hand_key", KEY_ACTION_HAND).value)
         self.key_state = str(p("state_key", KEY_STATE_BODY).value)
         self.key_state_hand = str(p("state_hand_key", KEY_STATE_HAND).value)
+        self.start_server = bool(p("start_server", False).value)
         self.max_unchanged = float(p("max_unchanged_s", 1.0).value)
         self.ref_timeout = float(p("reference_timeout", 0.5).value)
         self.exit_blend_time = float(p("exit_blend_time", 2.0).value)
@@ -123,7 +129,9 @@ class RedisBridge(Node):
             f"/joint_states+/imu+/joint_targets -> redis {self.key_state}" if self.write_state else "",
         ]
         self.get_logger().info(f"redis {self.host}:{self.port}/{self.db}: " + "; ".join(d for d in dirs if d))
-        self._connect()
+        self._server: subprocess.Popen | None = None
+        if self._connect() is None and self.start_server:
+            self._start_server()
 
     # ------------------------------------------------------------------ redis connection
     def _connect(self):
@@ -158,6 +166,27 @@ class RedisBridge(Node):
         self._conn_error_logged = False
         self._client = c
         return c
+
+    def _start_server(self) -> None:
+        if self.host not in ("127.0.0.1", "localhost", "::1"):
+            self.get_logger().error(f"start_server only starts a loopback server, not one on {self.host}")
+            return
+        exe = shutil.which("redis-server")
+        if exe is None:
+            self.get_logger().error("start_server: redis-server is not installed (run scripts/setup.sh)")
+            return
+        cmd = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self._server = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent
+        )
+        self.get_logger().info(f"started redis-server on 127.0.0.1:{self.port} (pid {self._server.pid})")
+        end = time.monotonic() + 3.0
+        while time.monotonic() < end and self._server.poll() is None:
+            self._next_connect = 0.0
+            if self._connect() is not None:
+                return
+            time.sleep(0.05)
+        self.get_logger().error("redis-server did not come up (port in use by something else?)")
 
     def _redis(self, fn, *args):
         c = self._connect()
@@ -289,7 +318,20 @@ class RedisBridge(Node):
         self._redis("set", self.key_state_hand, encode(np.zeros(HAND_SIZE)))
 
     def close(self) -> None:
-        """On shutdown: finish TWIST's exit blend to the default pose (ros_to_redis only)."""
+        """On shutdown: finish TWIST's exit blend to the default pose (ros_to_redis only), then stop
+        the redis-server this bridge started (if any)."""
+        try:
+            self._finish_exit_blend()
+        finally:
+            if self._server is not None and self._server.poll() is None:
+                self._server.terminate()
+                try:
+                    self._server.wait(timeout=3)
+                except subprocess.TimeoutExpired:
+                    self._server.kill()
+                    self._server.wait()
+
+    def _finish_exit_blend(self) -> None:
         if not self.ros_to_redis or self._last_written is None or self._at_default:
             return
         seq = self._exit_queue or list(exit_blend(self._last_written, self.exit_blend_time, DT))
@@ -300,6 +342,16 @@ class RedisBridge(Node):
         except ConnectionError:
             return
         self._at_default = True
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the bridge dies, so a killed bridge leaves no server behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
