@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -640,3 +641,141 @@ def test_forwarding_cost_and_loss(ros_env, rate_hz):
         rclpy.shutdown(context=ctx)
     print(f"\nforwarding at {rate_hz} Hz: {json.dumps(out)}")
     assert out["delivered"] >= 0.95 * out["published"] - 3, out
+
+
+# ------------------------------------------------------------------ panel -> LowCmd delay (slow)
+POLICY_STAND_IN = """
+import sys, rclpy
+from geometry_msgs.msg import Twist
+from twist_controller import robot
+from twist_msgs.msg import JointTargets
+j = int(sys.argv[1])
+rclpy.init()
+node = rclpy.create_node("policy_stand_in")
+pub = node.create_publisher(JointTargets, "/joint_targets", 10)
+vx = [0.0]
+def publish():
+    m = JointTargets()
+    m.header.stamp = node.get_clock().now().to_msg()
+    m.joint_names = list(robot.G1_JOINT_NAMES)
+    q = [float(v) for v in robot.DEFAULT_POSITION]
+    q[j] += 0.1 * vx[0]
+    m.position = q
+    m.velocity = [0.0] * 29
+    m.effort = [0.0] * 29
+    m.kp = [float(v) for v in robot.KP]
+    m.kd = [float(v) for v in robot.KD]
+    pub.publish(m)
+def on_cmd(msg):
+    vx[0] = msg.linear.x
+    publish()
+node.create_subscription(Twist, "/cmd_vel", on_cmd, 10)
+node.create_timer(0.02, publish)
+try:
+    rclpy.spin(node)
+except BaseException:
+    pass
+"""
+
+
+@pytest.mark.slow
+def test_panel_to_lowcmd_delay(ros_env):
+    """Delay from a client /cmd_vel (what the Teleop panel sends) to the LowCmd on the Unitree DDS wire.
+
+    mujoco_sim + pd_bridge run for real (POLICY mode); a stand-in for cmg_node + policy_node republishes
+    each /cmd_vel at once as /joint_targets whose right-wrist-yaw target encodes linear.x. So this
+    measures the infrastructure path (bridge, ROS hops, pd_bridge loop, DDS); the CMG and policy 50 Hz
+    ticks and the inference add on top of it.
+    """
+    import random
+    import statistics
+
+    from twist_controller import robot, unitree_io
+
+    lib = ROOT / "install" / "lib"
+    sim_exe, pd_exe = lib / "g1_bringup" / "mujoco_sim", lib / "twist_controller" / "pd_bridge"
+    if not (sim_exe.exists() and pd_exe.exists()):
+        pytest.skip("mujoco_sim / pd_bridge not built")
+    dds_domain = 201 + os.getpid() % 30
+    share = ROOT / "install" / "share"
+    port = free_port()
+    dom = ["-p", f"dds_domain:={dds_domain}"]
+    sim_args = ["--params-file", str(share / "g1_bringup/config/mujoco_sim.yaml"), *dom]
+    pd_args = ["--params-file", str(share / "twist_controller/config/pd_bridge.yaml"), *dom]
+    pd_args += ["-p", "auto_stand:=true", "-p", "auto_policy:=true"]
+    quiet = dict(env=ros_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs = [
+        subprocess.Popen([str(sim_exe), "--ros-args", *sim_args], **quiet),
+        subprocess.Popen([str(pd_exe), "--ros-args", *pd_args], **quiet),
+    ]
+    procs.append(start_bridge(ros_env, port, "meshes:=false"))
+
+    j = robot.joint_index("right_wrist_yaw_joint")
+    motor = int(robot.MOTOR_INDEX[j])
+    base = float(robot.DEFAULT_POSITION[j])
+    # The stand-in runs in its own process so this busy test process cannot make its targets stale.
+    procs.append(subprocess.Popen([sys.executable, "-c", POLICY_STAND_IN, str(j)], **quiet))
+
+    wire = {"want": None, "t_seen": None}
+    seen = threading.Event()
+
+    def on_lowcmd(msg):
+        want = wire["want"]
+        if want is not None and wire["t_seen"] is None and abs(float(msg.motor("q")[motor]) - want) < 1e-4:
+            wire["t_seen"] = time.perf_counter()
+            seen.set()
+
+    observer = unitree_io.DdsEndpoint("robot", dds_domain, "lo", on_lowcmd)  # reads rt/lowcmd only
+    delays = []
+    try:
+
+        async def session():
+            c = await FoxgloveClient(f"ws://127.0.0.1:{port}").connect(timeout=30)
+            assert await c.wait_for(lambda: c.channel_by_topic("/controller_state") is not None, 20)
+            await c.subscribe(["/controller_state"])
+            from rclpy.serialization import deserialize_message
+
+            from twist_msgs.msg import ControllerState
+
+            def mode():
+                got = c.by_topic("/controller_state")
+                return deserialize_message(got[-1].payload, ControllerState).mode if got else -1
+
+            assert await c.wait_for(lambda: mode() == ControllerState.MODE_POLICY, 40), f"mode {mode()}"
+            cid = await c.advertise("/cmd_vel", "json", "geometry_msgs/msg/Twist")
+            await asyncio.sleep(0.5)
+            for i in range(40):
+                vx = 0.5 if i % 2 == 0 else 0.0
+                wire.update(want=base + 0.1 * vx, t_seen=None)
+                seen.clear()
+                t_send = time.perf_counter()
+                await c.publish(cid, json.dumps({"linear": {"x": vx}}).encode())
+                for _ in range(100):
+                    if seen.is_set():
+                        break
+                    await asyncio.sleep(0.002)
+                if seen.is_set():
+                    delays.append((wire["t_seen"] - t_send) * 1e3)
+                await asyncio.sleep(0.05 + 0.1 * random.random())
+            await c.close()
+
+        asyncio.run(asyncio.wait_for(session(), 150))
+    finally:
+        observer.close()
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    delays.sort()
+    out = {
+        "samples": len(delays),
+        "panel_to_lowcmd_ms_p50": round(statistics.median(delays), 2),
+        "p90": round(delays[int(0.9 * (len(delays) - 1))], 2),
+        "max": round(delays[-1], 2),
+    }
+    print(f"\npanel -> LowCmd (CMG/policy stand-in republishes at once): {json.dumps(out)}")
+    assert len(delays) >= 30, out
