@@ -14,11 +14,13 @@ Sources are named (``cmg``, ``player``, ``external``; plus the built-in ``defaul
 always fresh). ``select(name)`` picks one; ``select("auto")`` picks the first *fresh* source of
 ``priority``. When the selected source is stale (no message for ``stale_timeout`` s) the first
 fresh source of ``fallback`` drives the output instead; the selection stays, so the selected source
-takes over again as soon as it streams. Every change of the *active* source starts a blend: the
-last published frame is frozen and the output moves from it to the live new source with a
-smoothstep over ``blend_time`` s. Consequently one output step never moves a quantity by more than
-``1.5 * dt / blend_time * |gap|`` plus the new source's own motion in that step (see
-:func:`max_blend_step`).
+takes over again as soon as it streams. While anything is fresh the output never pauses for more
+than ~1.5 frames (:meth:`MuxCore.tick` republishes the latest message of the source in charge), so
+the policy's 0.1 s reference timeout never trips during a fallback. Every change of the *active*
+source starts a blend: the last published frame is frozen and the output moves from it to the live
+new source with a smoothstep over ``blend_time`` s. Consequently one output step never moves a
+quantity by more than ``1.5 * dt / blend_time * |gap|`` plus (at most 1.7 times) the new source's
+own motion in that step (see :func:`max_blend_step`).
 
 Yaw is a gauge for the tracking policy (it observes the reference heading but not the robot's own),
 and every source integrates heading in its own world frame. With ``yaw_continuity`` the mux adds a
@@ -257,6 +259,7 @@ class MuxConfig:
     stale_timeout: float = 0.2  # s without a message -> stale
     blend_time: float = 1.0  # s, smoothstep blend on every change of the active source
     yaw_continuity: bool = True
+    hold_after: float = 1.5 * DT  # s of output silence after which tick() republishes (see tick)
 
 
 @dataclass
@@ -341,14 +344,25 @@ class MuxCore:
         return self._output(name, good, now), ""
 
     def tick(self, now: float) -> Motion | None:
-        """Timer hook: an output for the built-in default source when it is the active one, else None.
+        """Timer hook (call at ~50 Hz): keeps the output stream alive between source messages.
 
         Real sources publish through :meth:`submit` the moment their message arrives (no added
-        latency); the timer only has to drive the standing fallback.
+        latency). The timer drives the built-in default source, and whenever the output has been
+        quiet for more than ``hold_after`` s while some source is fresh (the active source paused,
+        or a switch is due because it went stale) it republishes that source's latest message
+        (blend progress continues). So downstream never sees a gap longer than ~``hold_after``
+        while anything is fresh: the policy's own reference timeout (0.1 s) is shorter than
+        ``stale_timeout``.
         """
-        if self.resolve(now) != BUILTIN_DEFAULT:
+        src = self.resolve(now)
+        if src is None:
             return None
-        return self._output(BUILTIN_DEFAULT, Motion([default_frame()], DT, BUILTIN_DEFAULT), now)
+        if src == BUILTIN_DEFAULT:
+            return self._output(BUILTIN_DEFAULT, Motion([default_frame()], DT, BUILTIN_DEFAULT), now)
+        if now - self.last_output_time <= self.cfg.hold_after:
+            return None
+        latest = self.inputs[src].motion
+        return None if latest is None else self._output(src, latest, now)
 
     def _output(self, name: str, motion: Motion, now: float) -> Motion:
         if name != self.active:

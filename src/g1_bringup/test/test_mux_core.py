@@ -67,13 +67,19 @@ def test_stale_selected_source_falls_back_and_returns():
     mux = MuxCore(MuxConfig(initial="player", stale_timeout=0.2, blend_time=0.5))
     t = 0.0
     active = []
+    out_times = []
     for k in range(200):
         t = k * DT
         if k < 50 or k >= 120:  # the player pauses between 1.0 s and 2.4 s
-            mux.submit("player", stream(t, 0.3), t)
-        mux.submit("cmg", stream(t, 0.0), t)
-        mux.tick(t)
+            if mux.submit("player", stream(t, 0.3), t)[0] is not None:
+                out_times.append(t)
+        if mux.submit("cmg", stream(t, 0.0), t)[0] is not None:
+            out_times.append(t)
+        if mux.tick(t + 0.5 * DT) is not None:  # the timer runs out of phase with the sources
+            out_times.append(t + 0.5 * DT)
         active.append(mux.active)
+    # the output never pauses long enough for the policy's 0.1 s reference timeout
+    assert max(np.diff(out_times)) <= 2 * DT + 1e-9
     assert active[40] == "player"
     assert active[70] == "cmg"  # 0.2 s after the player went quiet
     assert active[130] == "player"
