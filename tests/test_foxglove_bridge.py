@@ -317,6 +317,11 @@ def test_bridge_live_client_publish_assets_and_recording(ros_env, tmp_path):
             result["forward_cost"] = health["forward_cost"]
             result["callback_cost"] = health["callback_cost"]
 
+            # Foxglove parameters (Parameters panel): record_path and friends.
+            await c.get_parameters(["record_path", "port"])
+            assert await c.wait_for(lambda: "port" in c.parameters, 5.0), c.parameters
+            assert c.parameters["port"] == port and c.parameters["record_path"] == str(startup_mcap)
+
             # Recording service: start, 2 s, stop; the file holds what was published in between.
             rec = tmp_path / "service.mcap"
             st0 = await c.call_service("/g1/recording/start", {"path": str(rec)})
@@ -401,6 +406,10 @@ def test_bridge_rejects_old_subprotocol(ros_env):
                     pass
 
         asyncio.run(go())
+        # A second bridge on the same port says so and exits with 1 instead of a traceback.
+        second = start_bridge(ros_env, port, "meshes:=false", "discover_topics:=false")
+        out, _ = second.communicate(timeout=30)
+        assert second.returncode == 1 and "cannot start the Foxglove server" in out, (second.returncode, out)
     finally:
         stop_bridge(proc)
 

@@ -206,17 +206,21 @@ class FoxgloveBridge(Node):
             )
             for name in RECORDING_SERVICES
         ]
-        self.server = foxglove.start_server(
-            name="g1_foxglove_bridge",
-            host=self.host,
-            port=self.port,
-            capabilities=[Capability.ClientPublish, Capability.Services, Capability.Parameters],
-            server_listener=_Listener(self),
-            supported_encodings=["json", "cdr"],
-            services=services,
-            asset_handler=self._asset if self.kin is not None else None,
-            context=self.ctx,
-        )
+        try:
+            self.server = foxglove.start_server(
+                name="g1_foxglove_bridge",
+                host=self.host,
+                port=self.port,
+                capabilities=[Capability.ClientPublish, Capability.Services, Capability.Parameters],
+                server_listener=_Listener(self),
+                supported_encodings=["json", "cdr"],
+                services=services,
+                asset_handler=self._asset if self.kin is not None else None,
+                context=self.ctx,
+            )
+        except Exception as exc:  # typically the port is taken (another bridge, a ROS foxglove_bridge)
+            self.get_logger().fatal(f"cannot start the Foxglove server on {self.host}:{self.port}: {exc}")
+            raise SystemExit(1) from exc
         self.get_logger().info(
             f"Foxglove WebSocket server on ws://{self.host}:{self.server.port} (foxglove.sdk.v1)"
         )
@@ -636,7 +640,11 @@ class FoxgloveBridge(Node):
 
 def main(args=None) -> None:
     rclpy.init(args=args)
-    node = FoxgloveBridge()
+    try:
+        node = FoxgloveBridge()
+    except SystemExit:
+        rclpy.try_shutdown()
+        raise
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
