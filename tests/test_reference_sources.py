@@ -149,6 +149,19 @@ def test_player_stream_matches_file_with_bounded_blends(ros_env, node, tmp_path)
         wait_for(node, lambda: len(col.msgs) > 0, 10, "the first player message")
         spin(node, 0.5 + clip.duration + 0.5 + 0.6)
         assert proc.poll() is None
+        # the parameter service answers commands with success or the reason (no std_srvs here)
+        from rclpy.parameter import Parameter
+        from rclpy.parameter_client import AsyncParameterClient
+
+        client = AsyncParameterClient(node, "motion_player")
+        assert client.wait_for_services(10)
+        answers = []
+        for prm in (Parameter("speed", value=100.0), Parameter("command", value="play nosuchclip")):
+            fut = client.set_parameters([prm])
+            rclpy.spin_until_future_complete(node, fut, timeout_sec=5)
+            answers.append(fut.result().results[0])
+        assert not answers[0].successful and "speed" in answers[0].reason
+        assert not answers[1].successful and "nosuchclip" in answers[1].reason
     finally:
         (out,) = stop(proc)
     got = col.frames()
