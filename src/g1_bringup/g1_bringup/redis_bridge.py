@@ -2,14 +2,14 @@
 
 Three independent directions (parameters; layouts and conversions in :mod:`g1_bringup.redis_layouts`):
 
-* ``redis_to_ros`` (default true): poll ``mimic_key_in`` (``action_mimic_g1``, 33 floats written by a
-  TWIST high-level server or mocap teleop) at ``rate_hz`` and publish it as ReferenceMotion on
-  ``output_topic`` (default ``/reference_motion/external``, a reference_mux input; or
-  ``/reference_motion`` without the mux). Malformed or implausible payloads are rejected with a log
-  and never forwarded. The key carries no time stamp, so a payload that stays byte-identical for
-  ``max_unchanged_s`` (1 s; 0 = never) counts as stale (the writer stopped) and is not republished;
-  a missing key or an unreachable server also means silence. Joint velocities are 0 (the layout has
-  none); wrist pitch/yaw take the default pose (0).
+* ``redis_to_ros`` (default true): poll ``mimic_key_in`` (``action_mimic_g1``, 33 floats written
+  by a TWIST high-level server or mocap teleop) at ``poll_rate_hz`` (100) and publish every new
+  value once as ReferenceMotion on ``output_topic`` (default ``/reference_motion/external``, a
+  reference_mux input; or ``/reference_motion`` without the mux). Malformed or implausible
+  payloads are rejected with a log and never forwarded. The key carries no time stamp, so a
+  payload that stays byte-identical for ``max_unchanged_s`` (1 s; 0 = never) counts as stale (the
+  writer stopped) and is not republished; a missing key or an unreachable server also means
+  silence. Joint velocities are 0 (the layout has none); wrist pitch/yaw take the default pose (0).
 * ``ros_to_redis`` (default false): write our reference (``reference_topic``, default
   ``/reference_motion``) as ``mimic_key_out`` (``action_mimic_g1``) and 14 zeros as
   ``action_hand_g1``, so TWIST's own low-level servers track CMG (or any of our sources). When the
@@ -84,6 +84,7 @@ class RedisBridge(Node):
         self.ref_timeout = float(p("reference_timeout", 0.5).value)
         self.exit_blend_time = float(p("exit_blend_time", 2.0).value)
         rate = float(p("rate_hz", 1.0 / DT).value)
+        poll_rate = float(p("poll_rate_hz", 100.0).value)
         out_topic = str(p("output_topic", "/reference_motion/external").value)
         ref_topic = str(p("reference_topic", "/reference_motion").value)
         if self.redis_to_ros and self.ros_to_redis and self.key_in == self.key_out:
@@ -99,6 +100,8 @@ class RedisBridge(Node):
         # redis -> ros
         self._last_payload: bytes | None = None
         self._payload_since = 0.0
+        self._last_frame = None
+        self._last_pub = -1e9
         self.rejected = 0
         self.forwarded = 0
         # ros -> redis
@@ -123,6 +126,8 @@ class RedisBridge(Node):
             self.create_subscription(Imu, "/imu", self._on_imu, qos_profile_sensor_data)
             self.create_subscription(JointTargets, "/joint_targets", self._on_targets, 10)
         self.create_timer(1.0 / rate, self._tick)
+        if self.redis_to_ros:
+            self.create_timer(1.0 / poll_rate, self._poll)
         dirs = [
             f"redis {self.key_in} -> {out_topic}" if self.redis_to_ros else "",
             f"{ref_topic} -> redis {self.key_out}" if self.ros_to_redis else "",
@@ -251,8 +256,6 @@ class RedisBridge(Node):
     # ------------------------------------------------------------------ periodic work
     def _tick(self) -> None:
         try:
-            if self.redis_to_ros:
-                self._read_mimic()
             if self.ros_to_redis:
                 self._out_watchdog()
             if self.write_state:
@@ -260,24 +263,40 @@ class RedisBridge(Node):
         except ConnectionError:
             pass
 
+    def _poll(self) -> None:
+        try:
+            self._read_mimic()
+        except ConnectionError:
+            pass
+
     def _read_mimic(self) -> None:
+        """Forward each new payload once (polled at ``poll_rate_hz``, faster than the 50 Hz writers);
+        an unchanged payload is repeated at most every 1.5 frames and only for ``max_unchanged_s``."""
         payload = self._redis("get", self.key_in)
         if payload is None:
+            self._last_frame = None
             return
         now = time.monotonic()
         if payload != self._last_payload:
             self._last_payload = payload
             self._payload_since = now
+            try:
+                self._last_frame = mimic_to_frame(decode_mimic(payload))
+            except LayoutError as exc:
+                self._last_frame = None
+                self.rejected += 1
+                self.get_logger().warning(f"rejected redis payload: {exc}", throttle_duration_sec=1.0)
+                return
+        elif self._last_frame is None:
+            return  # the same rejected payload again
         elif self.max_unchanged > 0 and now - self._payload_since > self.max_unchanged:
             return  # the writer stopped: stale
-        try:
-            frame = mimic_to_frame(decode_mimic(payload))
-        except LayoutError as exc:
-            self.rejected += 1
-            self.get_logger().warning(f"rejected redis payload: {exc}", throttle_duration_sec=1.0)
-            return
+        elif now - self._last_pub < 1.5 * DT:
+            return  # already forwarded; the writer's next value is due
+        self._last_pub = now
         self.forwarded += 1
-        self.pub.publish(motion_to_msg(self, Motion([frame], DT, f"redis:{self.key_in}"), frame_id="redis"))
+        motion = Motion([self._last_frame], DT, f"redis:{self.key_in}")
+        self.pub.publish(motion_to_msg(self, motion, frame_id="redis"))
 
     def _write_mimic(self, vec: np.ndarray) -> None:
         self._redis("set", self.key_out, encode(vec))
