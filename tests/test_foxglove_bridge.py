@@ -376,12 +376,17 @@ def test_bridge_live_client_publish_assets_and_recording(ros_env, tmp_path):
     print(f"startup mcap counts {counts0}")
 
 
-def test_bridge_rejects_old_subprotocol(ros_env):
-    """foxglove.sdk.v1 only: a client offering only foxglove.websocket.v1 is refused (documented pitfall)."""
+def test_bridge_rejects_old_subprotocol_busy_port_and_sigterm(ros_env, tmp_path):
+    """foxglove.sdk.v1 only: a client offering only foxglove.websocket.v1 is refused (documented pitfall);
+    a second bridge on the same port exits with a message; SIGTERM (how process managers stop nodes)
+    still finishes the MCAP file."""
     import websockets
 
+    from g1_bringup import mcap_tools
+
     port = free_port()
-    proc = start_bridge(ros_env, port, "meshes:=false", "discover_topics:=false")
+    rec = tmp_path / "term.mcap"
+    proc = start_bridge(ros_env, port, "meshes:=false", "discover_topics:=false", f"record_path:={rec}")
     try:
 
         async def go():
@@ -410,6 +415,12 @@ def test_bridge_rejects_old_subprotocol(ros_env):
         second = start_bridge(ros_env, port, "meshes:=false", "discover_topics:=false")
         out, _ = second.communicate(timeout=30)
         assert second.returncode == 1 and "cannot start the Foxglove server" in out, (second.returncode, out)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+        assert proc.returncode == 0, proc.returncode
+        s = mcap_tools.summarize(rec)
+        assert s["complete"] and s["topics"]["/g1/dashboard"]["count"] > 5, s
     finally:
         stop_bridge(proc)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import signal
 import threading
 import time
 from datetime import datetime
@@ -639,6 +640,9 @@ class FoxgloveBridge(Node):
 
 
 def main(args=None) -> None:
+    # rclpy's SIGTERM handler chains to the previous one, which by default kills the process before the
+    # MCAP file is finished; a no-op Python handler lets rclpy shut down and the finally-block close it.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     rclpy.init(args=args)
     try:
         node = FoxgloveBridge()

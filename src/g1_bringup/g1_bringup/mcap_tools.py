@@ -20,38 +20,56 @@ from pathlib import Path
 import numpy as np
 
 
-def _read(path: Path):
-    from mcap.reader import make_reader
+def _messages(path: Path, status: dict):
+    """Yield (channel, schema, message) records in file order. Reads the records themselves, not the
+    summary section, so the file of a run that was killed (no footer) still gives every complete chunk;
+    ``status["complete"]`` says whether the file ended properly."""
+    from mcap.records import Channel, DataEnd, Footer, Message, Schema
+    from mcap.stream_reader import StreamReader
 
-    f = open(path, "rb")
-    return f, make_reader(f)
+    schemas: dict[int, Schema] = {}
+    channels: dict[int, Channel] = {}
+    status.update(complete=False, channels=channels, schemas=schemas)
+    with open(path, "rb") as f:
+        try:
+            for r in StreamReader(f, skip_magic=False).records:
+                if isinstance(r, Schema):
+                    schemas[r.id] = r
+                elif isinstance(r, Channel):
+                    channels[r.id] = r
+                elif isinstance(r, Message):
+                    ch = channels.get(r.channel_id)
+                    if ch is not None:
+                        yield ch, schemas.get(ch.schema_id), r
+                elif isinstance(r, DataEnd | Footer):
+                    status["complete"] = True
+        except Exception as exc:  # truncated file: keep what was read
+            status["error"] = f"{type(exc).__name__}: {exc}"
 
 
 def summarize(path: str | Path, gap_factor: float = 3.0) -> dict:
     """Per channel: schema, encodings, count, rate, median period, largest gap and gap count (gaps longer
     than ``gap_factor`` median periods), bytes."""
     path = Path(path)
-    f, reader = _read(path)
-    try:
-        summary = reader.get_summary()
-        times: dict[int, list[int]] = {cid: [] for cid in summary.channels}
-        sizes: dict[int, int] = dict.fromkeys(summary.channels, 0)
-        for _schema, channel, msg in reader.iter_messages(log_time_order=True):
-            times[channel.id].append(msg.log_time)
-            sizes[channel.id] += len(msg.data)
-    finally:
-        f.close()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    status: dict = {}
+    times: dict[int, list[int]] = {}
+    sizes: dict[int, int] = {}
+    for channel, _schema, msg in _messages(path, status):
+        times.setdefault(channel.id, []).append(msg.log_time)
+        sizes[channel.id] = sizes.get(channel.id, 0) + len(msg.data)
     topics = {}
     t_all = [t for ts in times.values() for t in ts]
-    for cid, ch in summary.channels.items():
-        schema = summary.schemas.get(ch.schema_id)
-        ts = np.asarray(sorted(times[cid]), dtype=np.int64)
+    for cid, ch in status["channels"].items():
+        schema = status["schemas"].get(ch.schema_id)
+        ts = np.asarray(sorted(times.get(cid, [])), dtype=np.int64)
         entry = {
             "schema": schema.name if schema else "",
             "schema_encoding": schema.encoding if schema else "",
             "message_encoding": ch.message_encoding,
             "count": int(ts.size),
-            "bytes": int(sizes[cid]),
+            "bytes": int(sizes.get(cid, 0)),
         }
         if ts.size >= 2:
             dt = np.diff(ts) * 1e-9
@@ -67,16 +85,22 @@ def summarize(path: str | Path, gap_factor: float = 3.0) -> dict:
             entry.update(rate_hz=0.0, median_period_ms=0.0, max_gap_ms=0.0, gaps=0)
         topics[ch.topic] = entry
     duration = (max(t_all) - min(t_all)) * 1e-9 if t_all else 0.0
-    return {
+    out = {
         "file": str(path),
+        "complete": status["complete"],
         "duration_s": round(duration, 3),
         "messages": sum(e["count"] for e in topics.values()),
         "topics": dict(sorted(topics.items())),
     }
+    if "error" in status:
+        out["read_error"] = status["error"]
+    return out
 
 
 def format_summary(s: dict) -> str:
     lines = [f"{s['file']}: {s['messages']} messages over {s['duration_s']:.2f} s"]
+    if not s.get("complete", True):
+        lines.append("  (file not finished: the run was killed; summary from the complete chunks)")
     w = max([len(t) for t in s["topics"]] + [5])
     lines.append(f"{'topic':{w}s}  {'count':>7s} {'rate Hz':>8s} {'max gap ms':>10s} {'gaps':>5s}  schema")
     for t, e in s["topics"].items():
@@ -103,32 +127,32 @@ def velocity_series(path: str | Path) -> dict[str, np.ndarray]:
         }
     except ImportError:
         deserialize_message, types = None, {}
-    f, reader = _read(Path(path))
-    t0 = None
-    try:
-        for _schema, channel, msg in reader.iter_messages(log_time_order=True):
-            t0 = msg.log_time if t0 is None else t0
-            t = (msg.log_time - t0) * 1e-9
-            topic = channel.topic
-            if topic in types and channel.message_encoding == "cdr" and deserialize_message is not None:
-                m = deserialize_message(msg.data, types[topic])
-                tw = {"/cmd_vel": m, "/reference_motion": getattr(m, "command", None), "/odom": None}[topic]
-                if topic == "/odom":
-                    tw = m.twist.twist
-                key = {"/cmd_vel": "cmd", "/reference_motion": "reference", "/odom": "measured"}[topic]
-                series[key].append((t, tw.linear.x, tw.linear.y, tw.angular.z))
-            elif topic == "/g1/dashboard":
-                d = json.loads(msg.data)
-                for key, field in (("cmd", "cmd"), ("reference", "ref_cmd"), ("measured", "measured")):
-                    if field in d:
-                        v = d[field]
-                        dash[key].append((t, v["vx"], v["vy"], v["wz"]))
-    finally:
-        f.close()
+    status: dict = {}
+    rows = sorted(_messages(Path(path), status), key=lambda r: r[2].log_time)
+    t0 = rows[0][2].log_time if rows else 0
+    for channel, _schema, msg in rows:
+        t = (msg.log_time - t0) * 1e-9
+        topic = channel.topic
+        if topic in types and channel.message_encoding == "cdr" and deserialize_message is not None:
+            m = deserialize_message(msg.data, types[topic])
+            if topic == "/odom":
+                tw = m.twist.twist
+            elif topic == "/reference_motion":
+                tw = m.command
+            else:
+                tw = m
+            key = {"/cmd_vel": "cmd", "/reference_motion": "reference", "/odom": "measured"}[topic]
+            series[key].append((t, tw.linear.x, tw.linear.y, tw.angular.z))
+        elif topic == "/g1/dashboard":
+            d = json.loads(msg.data)
+            for key, field in (("cmd", "cmd"), ("reference", "ref_cmd"), ("measured", "measured")):
+                if field in d:
+                    v = d[field]
+                    dash[key].append((t, v["vx"], v["vy"], v["wz"]))
     out = {}
     for key in series:
-        rows = series[key] or dash[key]
-        out[key] = np.asarray(rows, dtype=float).reshape(-1, 4)
+        vals = series[key] or dash[key]
+        out[key] = np.asarray(vals, dtype=float).reshape(-1, 4)
     return out
 
 

@@ -15,7 +15,7 @@ from g1_bringup import mcap_tools  # noqa: E402
 from g1_bringup.foxglove_schemas import ros2msg_definition  # noqa: E402
 
 
-def write_run(path, with_hole: bool = True):
+def write_run(path, with_hole: bool = True, killed_copy=None):
     """5 s at 50 Hz of /cmd_vel and /odom (odom missing 0.5 s once), dashboard at 10 Hz."""
     from geometry_msgs.msg import Twist
     from nav_msgs.msg import Odometry
@@ -56,6 +56,9 @@ def write_run(path, with_hole: bool = True):
             n_odom += 1
         if k % 5 == 0:
             dash.log(json.dumps({"cmd": {"vx": vx, "vy": 0, "wz": 0}}).encode(), log_time=t)
+    if killed_copy is not None:  # what a killed run leaves behind: complete chunks, no summary/footer
+        w.flush()
+        killed_copy.write_bytes(path.read_bytes())
     w.close()
     return n_odom
 
@@ -95,3 +98,15 @@ def test_cli(tmp_path, capsys):
     assert json.loads(out[: out.rindex("}") + 1])["topics"]["/cmd_vel"]["count"] == 250
     assert (tmp_path / "p.png").exists()
     assert mcap_tools.main([str(tmp_path / "missing.mcap")]) == 2
+
+
+def test_summary_of_a_killed_run(tmp_path):
+    path, killed = tmp_path / "run.mcap", tmp_path / "killed.mcap"
+    write_run(path, killed_copy=killed)
+    full = mcap_tools.summarize(path)
+    assert full["complete"] and "read_error" not in full
+    s = mcap_tools.summarize(killed)
+    assert not s["complete"]
+    assert s["topics"]["/cmd_vel"]["count"] == full["topics"]["/cmd_vel"]["count"] == 250
+    assert "file not finished" in mcap_tools.format_summary(s)
+    assert mcap_tools.velocity_series(killed)["cmd"].shape == (250, 4)
