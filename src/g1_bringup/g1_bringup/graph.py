@@ -66,7 +66,17 @@ _COMMON_ARGS = (
     LaunchArgument("foxglove", "true", "start the Foxglove WebSocket bridge on port 8765"),
     LaunchArgument("teleop_joy", "false", "start joy_teleop (gamepad via SDL)"),
     LaunchArgument("joy_config", "joy_ps4_holonomic.yaml", "gamepad config file in g1_bringup/config"),
+    LaunchArgument("motion_file", "", "motion_player file/playlist/real:<clip> ('' = none)"),
+    LaunchArgument("motion_autoplay", "false", "motion_player plays motion_file at start-up"),
+    LaunchArgument("redis", "false", "start the TWIST Redis bridge (action_mimic_g1 <-> /reference_motion)"),
+    LaunchArgument("redis_port", "6379", "Redis port (the bridge starts a loopback server if none answers)"),
 )
+
+
+def _source_arg(default: str) -> LaunchArgument:
+    return LaunchArgument(
+        "reference_source", default, "reference_mux source: auto, cmg, player, external, default"
+    )
 
 
 def _control_nodes() -> tuple[NodeSpec, ...]:
@@ -77,6 +87,23 @@ def _control_nodes() -> tuple[NodeSpec, ...]:
             executable="cmg_node",
             param_files=("cmg_node.yaml",),
             parameters={"model_path": Arg("cmg_model_path"), "cmd_vel_stamped": Arg("cmd_vel_stamped")},
+            # every reference source feeds reference_mux, which owns /reference_motion
+            remappings=(("/reference_motion", "/reference_motion/cmg"),),
+        ),
+        NodeSpec(
+            name="motion_player",
+            package="g1_bringup",
+            executable="motion_player",
+            param_files=("motion_player.yaml",),
+            parameters={"file": Arg("motion_file"), "autoplay": Arg("motion_autoplay")},
+            required=False,
+        ),
+        NodeSpec(
+            name="reference_mux",
+            package="g1_bringup",
+            executable="reference_mux",
+            param_files=("reference_mux.yaml",),
+            parameters={"source": Arg("reference_source")},
         ),
         NodeSpec(
             name="policy_node",
@@ -106,6 +133,15 @@ def _ui_nodes() -> tuple[NodeSpec, ...]:
             enabled_by="teleop_joy",
             required=False,
         ),
+        NodeSpec(
+            name="redis_bridge",
+            package="g1_bringup",
+            executable="redis_bridge",
+            param_files=("redis_bridge.yaml",),
+            parameters={"port": Arg("redis_port"), "start_server": True},
+            enabled_by="redis",
+            required=False,
+        ),
     )
 
 
@@ -113,6 +149,7 @@ def sim_graph() -> Graph:
     """Simulated G1: MuJoCo simulator speaking Unitree DDS on loopback (domain 1, lo)."""
     args = (
         *_COMMON_ARGS,
+        _source_arg("auto"),
         LaunchArgument("viewer", "false", "open the MuJoCo viewer"),
         LaunchArgument("auto_stand", "true", "bridge stands the robot up and enters POLICY by itself"),
     )
@@ -147,6 +184,7 @@ def real_graph() -> Graph:
     args = (
         LaunchArgument("network_interface", "eth0", "NIC connected to the robot (192.168.123.x)"),
         *_COMMON_ARGS,
+        _source_arg("cmg"),  # on hardware, switching sources is an explicit act
     )
     nodes = (
         NodeSpec(

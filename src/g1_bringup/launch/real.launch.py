@@ -20,6 +20,11 @@ def generate_launch_description():
         DeclareLaunchArgument("foxglove", default_value='true', description='start the Foxglove WebSocket bridge on port 8765'),
         DeclareLaunchArgument("teleop_joy", default_value='false', description='start joy_teleop (gamepad via SDL)'),
         DeclareLaunchArgument("joy_config", default_value='joy_ps4_holonomic.yaml', description='gamepad config file in g1_bringup/config'),
+        DeclareLaunchArgument("motion_file", default_value='', description="motion_player file/playlist/real:<clip> ('' = none)"),
+        DeclareLaunchArgument("motion_autoplay", default_value='false', description='motion_player plays motion_file at start-up'),
+        DeclareLaunchArgument("redis", default_value='false', description='start the TWIST Redis bridge (action_mimic_g1 <-> /reference_motion)'),
+        DeclareLaunchArgument("redis_port", default_value='6379', description='Redis port (the bridge starts a loopback server if none answers)'),
+        DeclareLaunchArgument("reference_source", default_value='cmg', description='reference_mux source: auto, cmg, player, external, default'),
         Node(
             package="twist_controller",
             executable="pd_bridge",
@@ -38,6 +43,27 @@ def generate_launch_description():
             parameters=[
                 PathJoinSubstitution([FindPackageShare("cmg_generator"), "config", 'cmg_node.yaml']),
                 {'model_path': LaunchConfiguration("cmg_model_path"), 'cmd_vel_stamped': LaunchConfiguration("cmd_vel_stamped")},
+            ],
+            remappings=[('/reference_motion', '/reference_motion/cmg')],
+        ),
+        Node(
+            package="g1_bringup",
+            executable="motion_player",
+            name="motion_player",
+            output="screen",
+            parameters=[
+                PathJoinSubstitution([FindPackageShare("g1_bringup"), "config", 'motion_player.yaml']),
+                {'file': LaunchConfiguration("motion_file"), 'autoplay': LaunchConfiguration("motion_autoplay")},
+            ],
+        ),
+        Node(
+            package="g1_bringup",
+            executable="reference_mux",
+            name="reference_mux",
+            output="screen",
+            parameters=[
+                PathJoinSubstitution([FindPackageShare("g1_bringup"), "config", 'reference_mux.yaml']),
+                {'source': LaunchConfiguration("reference_source")},
             ],
         ),
         Node(
@@ -69,5 +95,16 @@ def generate_launch_description():
                 PathJoinSubstitution([FindPackageShare("g1_bringup"), "config", LaunchConfiguration("joy_config")]),
             ],
             condition=IfCondition(LaunchConfiguration("teleop_joy")),
+        ),
+        Node(
+            package="g1_bringup",
+            executable="redis_bridge",
+            name="redis_bridge",
+            output="screen",
+            parameters=[
+                PathJoinSubstitution([FindPackageShare("g1_bringup"), "config", 'redis_bridge.yaml']),
+                {'port': LaunchConfiguration("redis_port"), 'start_server': True},
+            ],
+            condition=IfCondition(LaunchConfiguration("redis")),
         ),
     ])
