@@ -169,6 +169,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--profile", default="demo", help="scripted profile: 'demo' or 'dur:vx:vy:wz,...'")
     parser.add_argument("--loop", action="store_true", help="repeat the scripted profile")
+    parser.add_argument("--record", metavar="FILE", help="record an MCAP of the run (via foxglove_bridge)")
     parser.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0 = run)")
     parser.add_argument("--no-status", action="store_true", help="do not print the status line")
     parser.add_argument("--dry-run", action="store_true", help="print the commands, start nothing")
@@ -204,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         args[name] = value
     if opts.teleop == "joy":
         args["teleop_joy"] = "true"
+    if opts.record:
+        args["record"] = str(Path(opts.record).resolve())
+        args["foxglove"] = "true"
     nodes = [n for n in graph.nodes if is_enabled(n, args)]
     extra = teleop_node(opts.teleop, opts.profile, opts.loop)
     if extra is not None:

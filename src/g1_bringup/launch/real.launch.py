@@ -18,6 +18,7 @@ def generate_launch_description():
         DeclareLaunchArgument("cmg_model_path", default_value='', description='CMG artifact; empty = the shipped one'),
         DeclareLaunchArgument("cmd_vel_stamped", default_value='false', description='subscribe /cmd_vel as TwistStamped instead of Twist'),
         DeclareLaunchArgument("foxglove", default_value='true', description='start the Foxglove WebSocket bridge on port 8765'),
+        DeclareLaunchArgument("record", default_value='', description="record an MCAP of the run to this file through foxglove_bridge ('' = off)"),
         DeclareLaunchArgument("teleop_joy", default_value='false', description='start joy_teleop (gamepad via SDL)'),
         DeclareLaunchArgument("joy_config", default_value='joy_ps4_holonomic.yaml', description='gamepad config file in g1_bringup/config'),
         DeclareLaunchArgument("motion_file", default_value='', description="motion_player file/playlist/real:<clip> ('' = none)"),
@@ -83,6 +84,7 @@ def generate_launch_description():
             output="screen",
             parameters=[
                 PathJoinSubstitution([FindPackageShare("g1_bringup"), "config", 'foxglove_bridge.yaml']),
+                {'record_path': LaunchConfiguration("record")},
             ],
             condition=IfCondition(LaunchConfiguration("foxglove")),
         ),
