@@ -63,7 +63,7 @@ DEFAULT_WZ_EDGES = (-0.6, -0.2, 0.2, 0.6)
 class DatasetConfig:
     """Everything ``make_dataset`` does; YAML and ``--field value`` overrides map onto these fields."""
 
-    output: str = "data/cmg_dataset.pt"
+    output: str = "runs/datasets/cmg_dataset.pt"  # runs/ is git-ignored
     seed: int = 0
     fps: float = TARGET_FPS
     # sources

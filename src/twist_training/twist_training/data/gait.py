@@ -9,7 +9,7 @@ Kinematic, causal and deterministic. Pipeline per clip (all steps are plain nump
 2. **Effort and gait parameters**: s = |(vx, 2 vy)| + 0.25|yaw rate| (max of realized and commanded). Stride
    frequency f = clip(0.8 + 0.45 s, 0.8, 2.1) Hz; duty factor 0.63 - 0.06 s walking and
    0.54 - 0.12 (s - 1.5) running (floor 0.34; duty < 0.5 means a flight phase); swing apex height
-   0.05 + 0.05 s (<= 0.2 m); pelvis height lowered slightly with speed.
+   0.04 + 0.04 s (<= 0.18 m); pelvis height lowered slightly with speed.
 3. **Step scheduler** (event list of lift-off/touch-down per foot): feet alternate every half stride.
    Stepping starts on the first frame with a non-zero command (first foot = side of the lateral or
    turning command), and after the command returns to zero and the base has stopped, brisk closing
@@ -64,7 +64,7 @@ class GaitConfig:
     duty_walk: tuple[float, float] = (0.63, 0.06)  # duty = a - b * s for s < run_speed
     run_speed: float = 1.5
     duty_run: tuple[float, float, float] = (0.54, 0.12, 0.34)  # a - b * (s - run_speed), floor
-    apex: tuple[float, float, float] = (0.05, 0.05, 0.20)  # swing apex = a + b * s, max
+    apex: tuple[float, float, float] = (0.04, 0.04, 0.18)  # swing apex = a + b * s, max
     min_stance: float = 0.08  # s; a foot stays down at least this long
     reach_fore: float = 0.36  # m; a planted foot this far behind/ahead of its nominal place steps early
     reach_side: float = 0.15  # m; same sideways
@@ -72,7 +72,7 @@ class GaitConfig:
     # geometry
     foot_y: float = 0.1185  # nominal half distance between the sole centres [m]
     sole_z: float = -0.002  # height of the sole-centre site when the foot is flat on the floor [m]
-    foot_x: float = 0.03  # nominal fore-aft offset of the sole centre from the pelvis [m]
+    foot_x: float = -0.03  # nominal fore-aft offset of the sole centre from the pelvis [m]
     # foot roll: pitch = gain * (fore-aft offset beyond roll_start), about the toe / heel edge
     roll_start: float = 0.12  # m
     toe_gain: float = 2.5  # rad/m
@@ -81,14 +81,15 @@ class GaitConfig:
     heel_max: float = 0.25
     toe_lever: float = 0.09  # sole centre to toe edge [m]
     heel_lever: float = 0.09  # sole centre to heel edge [m]
-    pelvis_height: float = 0.765  # standing pelvis height [m] (default-pose-like knee bend)
-    leg_reach: float = 0.985  # max hip-ankle distance as a fraction of the straight leg (keeps the knee bent)
+    pelvis_height: float = 0.775  # standing pelvis height [m] (default-pose-like knee bend)
+    leg_reach: float = 0.995  # max hip-ankle distance as a fraction of the straight leg (keeps the knee bent)
     pelvis_min_height: float = 0.55
     height_smooth: int = 4  # frames; the pelvis height is smoothed over +-4 frames of the foot plan
     height_drop: float = 0.012  # pelvis lowered by this per unit effort (capped at effort 3)
     effort_rate: float = 2.0  # how fast the smoothed effort may change [1/s]
     sway: tuple[float, float, float] = (0.03, 0.01, 0.008)  # lateral sway amplitude a - b * s, floor
     bob: float = 0.008  # vertical bob amplitude in walking [m] (fades out by run_speed)
+    pelvis_pitch: float = -0.06  # pelvis pitch offset [rad] (> 0 leans forward; real G1 clips: -0.02..-0.13)
     lean: float = 0.03  # pelvis pitch [rad] per m/s of forward speed
     # arms / waist
     shoulder_pitch: float = 0.2
@@ -99,12 +100,14 @@ class GaitConfig:
     # IK
     ik_iters: int = 12
     ik_tol: float = 2e-4  # m / rad; stop iterating below this
+    ik_refine_threshold: float = 1e-3  # m; frames with a larger foot error get a locally lower pelvis
+    ik_refine_passes: int = 2
     ik_damping: float = 1e-4
     ik_step_max: float = 0.4
     ik_rot_weight: float = 0.5
     ik_swing_pitch_weight: float = 0.02
     ik_swing_roll_weight: float = 0.02
-    swing_ankle: float = -0.3  # neutral ankle pitch the swing foot relaxes toward [rad]
+    swing_ankle: float = -0.15  # neutral ankle pitch the swing foot relaxes toward [rad]
     knee_min: float = 0.03
 
 
@@ -559,7 +562,7 @@ def generate_gait(command, cfg: GaitConfig | None = None, name: str = "gait") ->
         axis=1,
     )
     vx_real = planner.vel[:, 0]
-    pitch = cfg.lean * np.clip(vx_real, -1.0, 3.0)
+    pitch = cfg.pelvis_pitch + cfg.lean * np.clip(vx_real, -1.0, 3.0)
     pelvis_R = np.stack([_rz(base[k, 2]) @ _ry(pitch[k]) for k in range(T)])
     pelvis_pos[:, 2] = _reachable_height(pelvis_pos, pelvis_R, feet, cfg)
 
@@ -580,46 +583,23 @@ def generate_gait(command, cfg: GaitConfig | None = None, name: str = "gait") ->
     q[:, _idx("right_elbow_joint")] = elbow
     q[:, _idx("waist_yaw_joint")] = np.clip(cfg.waist_yaw_gain * (fore[:, 0] - fore[:, 1]), -0.3, 0.3)
 
-    # ---------------- legs by IK
+    # ---------------- legs by IK (re-run with a locally lowered pelvis where a foot was out of reach)
     ik = LegIK(cfg)
-    qpos = np.zeros(36)
-    qpos[7:] = robot.DEFAULT_POSITION
-    foot_target = np.zeros((T, 2, 3))
-    pos_err = np.zeros((T, 2))
-    rot_err = np.zeros((T, 2))
-    seed = robot.DEFAULT_POSITION.copy()
-    for k in range(T):
-        qpos[:3] = pelvis_pos[k]
-        qpos[3:7] = rot_to_wxyz(_as_rotation(pelvis_R[k]))[0]
-        qpos[7:] = np.where(_LEG_MASK, qpos[7:], q[k])
-        targets, rots, pw = [], [], []
-        for f in (0, 1):
-            x, y, z, yaw, fp = feet[k, f]
-            targets.append(np.array([x, y, z + cfg.sole_z]))
-            # swing: blend the planned foot pitch with the pitch a neutral ankle gives (world foot pitch =
-            # pelvis pitch + hip pitch + knee + ankle pitch along the sagittal chain), warm-start values
-            blend = _pitch_weight(phase[k, f], cfg)
-            if blend < 1.0:
-                hip, knee = qpos[LEG_QPOS[f][0]], qpos[LEG_QPOS[f][3]]
-                fp = blend * fp + (1.0 - blend) * (pitch[k] + hip + knee + cfg.swing_ankle)
-                feet[k, f, 4] = fp
-            rots.append(_rz(yaw) @ _ry(fp))
-            pw.append(max(blend, cfg.ik_swing_roll_weight))  # foot roll is free mid-swing too
-            foot_target[k, f] = targets[-1]
-        if k == 0:
-            qpos[7:19] = seed[:12]
-        pe, re = ik.solve(qpos, targets, rots, pw)
-        if max(pe) > 3e-3:  # retry from a bent-knee seed
-            trial = qpos.copy()
-            for f in (0, 1):
-                trial[LEG_QPOS[f]] = [-0.5, 0.0, 0.0, 1.1, -0.5, 0.0]
-            pe2, re2 = ik.solve(trial, targets, rots, pw)
-            if max(pe2) < max(pe):
-                qpos[:], pe, re = trial, pe2, re2
-        q[k, :12] = qpos[7:19]
-        pos_err[k], rot_err[k] = pe, re
+    planned_pitch = feet[:, :, 4].copy()
+    quats = np.stack([rot_to_wxyz(_as_rotation(R))[0] for R in pelvis_R])
+    for _ in range(cfg.ik_refine_passes + 1):
+        q_legs, pos_err, rot_err, foot_target, foot_pitch = _solve_legs(
+            ik, cfg, pelvis_pos, quats, pitch, q, feet, planned_pitch, phase
+        )
+        err = pos_err.max(axis=1)
+        if err.max() <= cfg.ik_refine_threshold:
+            break
+        drop = np.where(err > cfg.ik_refine_threshold, err + 0.005, 0.0)
+        pelvis_pos[:, 2] -= _smooth_max(drop, cfg.height_smooth)
+    q[:, :12] = q_legs
+    feet[:, :, 4] = foot_pitch
 
-    quat = np.stack([rot_to_wxyz(_as_rotation(R))[0] for R in pelvis_R])
+    quat = quats
     clip = MotionClip(
         fps,
         q,
@@ -645,6 +625,58 @@ def generate_gait(command, cfg: GaitConfig | None = None, name: str = "gait") ->
         steps=steps,
         seconds=time.perf_counter() - t0,
     )
+
+
+def _solve_legs(ik, cfg, pelvis_pos, quats, pelvis_pitch, q_upper, feet, planned_pitch, phase):
+    """Leg IK for every frame, warm-started frame to frame. Returns leg joints (T, 12), position and
+    rotation errors (T, 2), sole targets (T, 2, 3) and the foot pitch used (T, 2)."""
+    T = len(pelvis_pos)
+    qpos = np.zeros(36)
+    qpos[7:] = robot.DEFAULT_POSITION
+    q_legs = np.zeros((T, 12))
+    pos_err, rot_err = np.zeros((T, 2)), np.zeros((T, 2))
+    foot_target = np.zeros((T, 2, 3))
+    foot_pitch = planned_pitch.copy()
+    for k in range(T):
+        qpos[:3] = pelvis_pos[k]
+        qpos[3:7] = quats[k]
+        qpos[7:] = np.where(_LEG_MASK, qpos[7:], q_upper[k])
+        targets, rots, rw = [], [], []
+        for f in (0, 1):
+            x, y, z, yaw, _ = feet[k, f]
+            fp = planned_pitch[k, f]
+            targets.append(np.array([x, y, z + cfg.sole_z]))
+            # swing: blend the planned foot pitch with the pitch a neutral ankle gives (world foot pitch =
+            # pelvis pitch + hip pitch + knee + ankle pitch along the sagittal chain), warm-start values
+            blend = _pitch_weight(phase[k, f], cfg)
+            if blend < 1.0:
+                hip, knee = qpos[LEG_QPOS[f][0]], qpos[LEG_QPOS[f][3]]
+                fp = blend * fp + (1.0 - blend) * (pelvis_pitch[k] + hip + knee + cfg.swing_ankle)
+            foot_pitch[k, f] = fp
+            rots.append(_rz(yaw) @ _ry(fp))
+            rw.append(max(blend, cfg.ik_swing_roll_weight))  # foot roll is free mid-swing too
+            foot_target[k, f] = targets[-1]
+        pe, re = ik.solve(qpos, targets, rots, rw)
+        if max(pe) > 3e-3:  # retry from a bent-knee seed
+            trial = qpos.copy()
+            for f in (0, 1):
+                trial[LEG_QPOS[f]] = [-0.5, 0.0, 0.0, 1.1, -0.5, 0.0]
+            pe2, re2 = ik.solve(trial, targets, rots, rw)
+            if max(pe2) < max(pe):
+                qpos[:], pe, re = trial, pe2, re2
+        q_legs[k] = qpos[7:19]
+        pos_err[k], rot_err[k] = pe, re
+    return q_legs, pos_err, rot_err, foot_target, foot_pitch
+
+
+def _smooth_max(x: np.ndarray, w: int) -> np.ndarray:
+    """Dilation (max filter) then moving average over +-w frames: smooth and >= x."""
+    if w <= 0 or len(x) <= 2 * w + 1:
+        return x.copy()
+    pad = np.pad(x, w, mode="edge")
+    dil = np.lib.stride_tricks.sliding_window_view(pad, 2 * w + 1).max(axis=1)
+    pad = np.pad(dil, w, mode="edge")
+    return np.lib.stride_tricks.sliding_window_view(pad, 2 * w + 1).mean(axis=1)
 
 
 def _pitch_weight(ph: float, cfg: GaitConfig) -> float:
