@@ -76,3 +76,16 @@ def test_gpu_backends_import_lazily_with_clear_errors():
             make_backend("isaacgym", 1, S(), KEY_BODIES)
     with pytest.raises(ValueError, match="unknown physics backend"):
         make_backend("bullet", 1, S(), KEY_BODIES)
+
+
+def test_training_model_without_visual_meshes_has_the_same_dynamics():
+    from twist_controller.g1_model import SceneConfig, build_scene
+    from twist_training.backends.mujoco_cpu import build_training_model
+
+    full = build_scene(SceneConfig(actuator="position", timestep=0.005))
+    lean = build_training_model(SimConfig())
+    assert lean.nmesh == 0
+    np.testing.assert_allclose(lean.body_mass, full.body_mass)
+    np.testing.assert_allclose(lean.body_inertia, full.body_inertia)
+    np.testing.assert_allclose(lean.key_qpos[0], full.key_qpos[0])
+    assert lean.opt.timestep == 0.005

@@ -23,12 +23,24 @@ from .base import BatchState, PhysicsParams
 
 
 def build_training_model(sim_cfg):
-    """The G1 scene for training: position actuators, training torque clip, implicit integration."""
+    """The G1 scene for training: position actuators, training torque clip, implicit integration,
+    no visual meshes (masses/inertias are unchanged; a test checks it)."""
     import mujoco
 
-    from twist_controller.g1_model import SceneConfig, build_scene
+    from twist_controller.g1_model import SceneConfig, build_scene_spec, default_qpos
 
-    m = build_scene(SceneConfig(actuator="position", timestep=sim_cfg.timestep, add_light=False))
+    spec = build_scene_spec(SceneConfig(actuator="position", timestep=sim_cfg.timestep, add_light=False))
+    # Visual meshes (no collision, inertia is explicit in the model) cost ~64 MB per env copy: drop them.
+    for g in [
+        g
+        for g in spec.geoms
+        if g.type == mujoco.mjtGeom.mjGEOM_MESH and g.contype == 0 and g.conaffinity == 0
+    ]:
+        spec.delete(g)
+    for mesh in list(spec.meshes):
+        spec.delete(mesh)
+    m = spec.compile()
+    m.key_qpos[0] = default_qpos(m)
     m.actuator_forcerange[:] = (
         np.stack([-robot.TORQUE_LIMIT, robot.TORQUE_LIMIT], axis=1) * sim_cfg.torque_scale
     )
