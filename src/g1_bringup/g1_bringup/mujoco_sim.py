@@ -37,6 +37,7 @@ PARAMS = {
     "band_stiffness": 2000.0,
     "band_damping": 300.0,
     "band_lift": 0.03,
+    "band_auto_release_s": 0.0,
     "mode_machine": 5,
     "odom_rate_hz": 50.0,
     "status_rate_hz": 2.0,
@@ -62,6 +63,7 @@ class SimRunner:
                 band_stiffness=float(params["band_stiffness"]),
                 band_damping=float(params["band_damping"]),
                 band_lift=float(params["band_lift"]),
+                band_auto_release_s=float(params["band_auto_release_s"]),
                 mode_machine=int(params["mode_machine"]),
             )
         )
@@ -192,7 +194,8 @@ class SimRunner:
             if band is not None:
                 core.set_band(band)
                 self.log(f"elastic band {'on' if band else 'off'}")
-            core.step(nstep)
+            if core.step(nstep):
+                self.log("elastic band released automatically (band_auto_release_s)")
             core.fill_lowstate(msg)
             try:
                 ep.write(msg.finalize())

@@ -38,6 +38,9 @@ class SimConfig:
     band_damping: float = 300.0  # N*s/m
     band_angular_damping: float = 30.0  # N*m*s/rad
     band_lift: float = 0.03  # m, pelvis above the standing height when hanging from the band
+    # > 0: switch the band off this many simulated seconds after the leg motors first all get kp > 0
+    # (a person lowering the hoist once the robot stands; for unattended demos). 0 = never.
+    band_auto_release_s: float = 0.0
     mode_machine: int = 5  # G1 29-DOF
     imu_site: str = robot.IMU_SITE
 
@@ -92,6 +95,7 @@ class SimCore:
         self._vel6 = np.zeros(6)
         self._quat = np.zeros(4)
         self.band_enabled = self.cfg.elastic_band
+        self._legs_powered_at: float | None = None
         self.band_anchor = np.zeros(3)
         self.command = MotorCommand.zero_torque()
         self.reset()
@@ -101,6 +105,7 @@ class SimCore:
         mujoco.mj_resetDataKeyframe(self.model, self.data, self.model.key("stand").id)
         mujoco.mj_forward(self.model, self.data)
         self._torso_stand_z = float(self.data.xipos[self._torso][2])
+        self._legs_powered_at = None
         self.set_band(self.band_enabled)
         self.set_command(MotorCommand.zero_torque())
 
@@ -135,6 +140,8 @@ class SimCore:
         m.actuator_biasprm[:, 2] = -kd
         self.data.ctrl[:] = tau + kp * q + kd * dq
         self.command = MotorCommand(q, dq, tau, kp, kd, en)
+        if self._legs_powered_at is None and np.all(kp[:12] > 0):
+            self._legs_powered_at = self.time
 
     def motor_torque(self) -> np.ndarray:
         """Torque each motor applies now (N*m), after the limit clip."""
@@ -164,14 +171,28 @@ class SimCore:
         f[3:] = -c.band_angular_damping * self._vel6[:3]
 
     # -------------------------------------------------------------------- stepping
-    def step(self, nstep: int = 1) -> None:
-        """Advance ``nstep`` physics steps (band force refreshed every step when on)."""
+    def step(self, nstep: int = 1) -> bool:
+        """Advance ``nstep`` physics steps (band force refreshed every step when on).
+
+        Returns True when the band was released automatically during this call.
+        """
+        released = False
+        t_rel = self.cfg.band_auto_release_s
+        if (
+            self.band_enabled
+            and t_rel > 0
+            and self._legs_powered_at is not None
+            and self.time - self._legs_powered_at >= t_rel
+        ):
+            self.set_band(False)
+            released = True
         if self.band_enabled:
             for _ in range(nstep):
                 self._apply_band()
                 mujoco.mj_step(self.model, self.data)
         else:
             mujoco.mj_step(self.model, self.data, nstep)
+        return released
 
     # -------------------------------------------------------------------- sensors
     def imu(self) -> dict[str, np.ndarray]:

@@ -143,3 +143,24 @@ def test_band_off_standing_time_is_measured():
     t_fall = below[0, 0] if len(below) else math.inf
     print(f"\nband off: pelvis above 0.6 m for {t_fall:.2f} s (final mode {sm.mode.name})")
     assert t_fall > 1.0
+
+
+def test_band_auto_release_after_legs_are_powered():
+    sim = SimCore(SimConfig(elastic_band=True, band_auto_release_s=0.5))
+    sim.step(250)
+    assert sim.band_enabled, "no release while the motors are limp"
+    kp = robot.KP.copy()
+    kp[3] = 0.0  # one leg motor still unpowered: not yet
+    sim.set_command(MotorCommand(sim.q.copy(), np.zeros(N), np.zeros(N), kp, robot.KD, np.ones(N, bool)))
+    sim.step(500)
+    assert sim.band_enabled
+    sim.set_command(
+        MotorCommand(sim.q.copy(), np.zeros(N), np.zeros(N), robot.KP, robot.KD, np.ones(N, bool))
+    )
+    t_on = sim.time
+    released_at = None
+    for _ in range(400):
+        if sim.step(1):
+            released_at = sim.time
+    assert not sim.band_enabled
+    assert released_at - t_on == pytest.approx(0.5, abs=0.005)
