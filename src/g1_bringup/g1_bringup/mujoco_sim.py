@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -172,10 +173,15 @@ class SimRunner:
         odom_every = max(1, round(1.0 / (float(p["odom_rate_hz"]) * period))) if p["odom_rate_hz"] > 0 else 0
         status_every = max(1, round(1.0 / (float(p["status_rate_hz"]) * period)))
         viewer = None
-        if p["viewer"]:
-            import mujoco.viewer
+        if p["viewer"] and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            self.log("--viewer needs a display (DISPLAY/WAYLAND_DISPLAY unset): running headless")
+        elif p["viewer"]:
+            try:
+                import mujoco.viewer
 
-            viewer = mujoco.viewer.launch_passive(self.core.model, self.core.data)
+                viewer = mujoco.viewer.launch_passive(self.core.model, self.core.data)
+            except Exception as e:  # no display, no GL: keep simulating headless
+                self.log(f"MuJoCo viewer unavailable ({e}); running headless")
         self.log(
             f"mujoco_sim: domain {p['dds_domain']} on {p['network_interface']!r}, "
             f"LowState {1 / period:.0f} Hz, "
