@@ -131,3 +131,15 @@ def test_make_dataset_cli(tmp_path, capsys):
     with pytest.raises(SystemExit, match="unknown keys"):
         make_dataset(["--config", str(bad)])
     assert make_dataset(["--procedural-minutes", "0", "--real-clips", "false", "--output", str(out)]) == 1
+
+
+def test_default_command_programs_cover_the_command_box():
+    """The procedural programs reach vx -0.5..3 m/s, vy +-0.5 m/s, yaw rate +-1 rad/s, and standing."""
+    rng = np.random.default_rng(0)
+    cmd = np.concatenate([D.command_program(rng, 30.0) for _ in range(60)])  # 30 min of commands
+    assert cmd[:, 0].min() < -0.45 and cmd[:, 0].max() > 2.9
+    assert cmd[:, 1].min() < -0.45 and cmd[:, 1].max() > 0.45
+    assert cmd[:, 2].min() < -0.95 and cmd[:, 2].max() > 0.95
+    assert 0.08 < np.mean(np.abs(cmd).max(axis=1) == 0.0) < 0.3  # standing share
+    # combined commands exist too (arcs, lateral while walking)
+    assert np.mean((np.abs(cmd[:, 0]) > 0.3) & (np.abs(cmd[:, 2]) > 0.2)) > 0.05

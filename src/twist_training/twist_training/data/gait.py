@@ -1,37 +1,35 @@
 """Procedural G1 gait generator: command sequence (vx, vy, yaw rate) -> 50 Hz 29-DOF motion clip.
 
-Kinematic, causal and deterministic. Pipeline per clip (all steps are plain numpy + MuJoCo FK):
+Kinematic, causal and deterministic (details, measured quality: ``docs/motion_data.md``):
 
-1. **Base**: the command (T, 3) in the heading frame (x forward, y left, yaw rate about world z) goes
-   through an acceleration-limited follower (``GaitConfig.accel_limit``); the realized velocity is
-   integrated into a planar base path (x, y, yaw). The realized velocity is the clip's command label
-   (``GaitResult.command``): it equals the input command in steady state and is what the CMG learns.
-2. **Effort and gait parameters**: s = |(vx, 2 vy)| + 0.25|yaw rate| (max of realized and commanded). Stride
-   frequency f = clip(0.8 + 0.45 s, 0.8, 2.1) Hz; duty factor 0.63 - 0.06 s walking and
-   0.54 - 0.12 (s - 1.5) running (floor 0.34; duty < 0.5 means a flight phase); swing apex height
-   0.04 + 0.04 s (<= 0.18 m); pelvis height lowered slightly with speed.
-3. **Step scheduler** (event list of lift-off/touch-down per foot): feet alternate every half stride.
-   Stepping starts on the first frame with a non-zero command (first foot = side of the lateral or
-   turning command), and after the command returns to zero and the base has stopped, brisk closing
-   steps (>= 1.3 Hz) bring each foot under the hip, then the robot stands still (all velocities 0).
-   Only information up to the lift-off frame is used (causal: no look-ahead on the command).
-4. **Footholds**: at lift-off, the landing pose is the nominal foot pose (hip width, heading) under
-   the base *predicted* for the middle of the coming stance by holding the current command. Stance
-   feet never move: zero slip by construction (up to IK error).
-5. **Swing**: minimum-jerk horizontal path, vertical bump s^1.6 (1-s)^2 (earlier apex when running),
-   foot yaw interpolated, foot pitch free during swing (see IK).
-6. **Pelvis**: base path + lateral sway toward the stance foot (sin over each single-support swing) +
-   vertical bob in walking, a small forward lean with speed; yaw = base yaw.
-7. **Arms and waist**: shoulder pitch follows the opposite foot's fore-aft offset, elbow bends more
-   with speed, waist yaw counter-rotates.
-8. **Leg IK**: pelvis pose, waist and arms are set directly; both legs by damped Gauss-Newton on the
-   MuJoCo site Jacobians of ``left_foot``/``right_foot`` (sole centres), 6 DOF per leg, warm-started
-   from the previous frame, joint limits clamped, the foot-pitch row down-weighted during swing (a
-   flat swing foot would pin ankle_pitch at its limit at speed).
+1. **Base**: the heading-frame command (x forward, y left, yaw rate about world z) goes through an
+   acceleration-limited follower (``GaitConfig.accel_limit``), integrated into a planar path. The
+   realized velocity is the clip's label (``GaitResult.command``) and equals the command in steady state.
+2. **Gait parameters** from the effort s = |(vx, 2 vy)| + 0.25 |yaw rate|: stride frequency
+   0.8 + 0.45 s (0.8..2.1 Hz), duty 0.63 - 0.06 s walking / 0.54 - 0.12 (s - 1.5) running (floor
+   0.34; < 0.5 = flight), swing apex 0.04 + 0.04 s (<= 0.18 m).
+3. **Step scheduler**: feet alternate every half stride, starting on the first frame with a
+   non-zero command (foot on the side of the lateral/turning command); after a zero command and a
+   stopped base, brisk closing steps, then standing still (velocities exactly 0). A planted foot
+   left too far behind by a command change steps early.
+4. **Footholds**: nominal foot place under the base predicted (holding the current command) for the
+   middle of the next stance; re-planned, with a smooth blend, when the command changes during the
+   first 70 % of the swing. Stance feet never move.
+5. **Swing / foot roll**: minimum-jerk path, s^1.6 (1 - s)^2 height; toe-off / heel-strike pitch from
+   the foot's fore-aft offset, rotating about the toe / heel edge; in mid-swing the foot pitch
+   follows a neutral ankle and foot roll is free.
+6. **Pelvis**: base path + sway toward the stance foot + walking bob, tilted back slightly, leaning
+   with speed; height lowered smoothly where a foot would be out of reach (and again where an IK
+   pass leaves a foot error > 1 mm).
+7. **Arms and waist**: shoulder pitch follows the opposite foot, elbow bends with speed, waist yaw
+   counter-rotates.
+8. **Leg IK**: damped Gauss-Newton on the MuJoCo Jacobians of the ``left_foot``/``right_foot`` sole
+   sites, 6 DOF per leg, warm-started, active-set joint limits, bent-knee retry.
 9. **Velocities**: central finite differences of the positions (exactly consistent).
 
-The generator never looks at future commands, so data of command *changes* are what a causal CMG
-sees at run time. The runtime should rate-limit user commands with the same ``accel_limit``.
+Causality: frame k depends on ``command[:k+1]`` only, except the pelvis-height smoothing, which looks
+8 frames (0.16 s) into the already planned footsteps. The runtime should rate-limit user commands
+with the same ``accel_limit``.
 """
 
 from __future__ import annotations
