@@ -153,7 +153,11 @@ def sim_graph() -> Graph:
         *_COMMON_ARGS,
         _source_arg("auto"),
         LaunchArgument("viewer", "false", "open the MuJoCo viewer"),
-        LaunchArgument("auto_stand", "true", "bridge stands the robot up and enters POLICY by itself"),
+        LaunchArgument("auto_stand", "true", "bridge stands the robot up by itself at start-up"),
+        LaunchArgument("auto_policy", "true", "bridge enters POLICY by itself once fresh targets arrive"),
+        LaunchArgument(
+            "band_release_s", "0.0", "release the elastic band this long after stand-up (0 = keep it on)"
+        ),
     )
     nodes = (
         NodeSpec(
@@ -161,7 +165,7 @@ def sim_graph() -> Graph:
             package="g1_bringup",
             executable="mujoco_sim",
             param_files=("mujoco_sim.yaml",),
-            parameters={"viewer": Arg("viewer")},
+            parameters={"viewer": Arg("viewer"), "band_auto_release_s": Arg("band_release_s")},
         ),
         NodeSpec(
             name="pd_bridge",
@@ -173,6 +177,7 @@ def sim_graph() -> Graph:
                 "dds_domain": 1,
                 "network_interface": "lo",
                 "auto_stand": Arg("auto_stand"),
+                "auto_policy": Arg("auto_policy"),
             },
         ),
         *_control_nodes(),
@@ -199,6 +204,7 @@ def real_graph() -> Graph:
                 "dds_domain": 0,
                 "network_interface": Arg("network_interface"),
                 "auto_stand": False,
+                "auto_policy": False,
             },
         ),
         *_control_nodes(),

@@ -33,7 +33,7 @@ def generate_launch_description():
             output="screen",
             parameters=[
                 PathJoinSubstitution([FindPackageShare("twist_controller"), "config", 'pd_bridge.yaml']),
-                {'robot': 'real', 'dds_domain': 0, 'network_interface': LaunchConfiguration("network_interface"), 'auto_stand': False},
+                {'robot': 'real', 'dds_domain': 0, 'network_interface': LaunchConfiguration("network_interface"), 'auto_stand': False, 'auto_policy': False},
             ],
         ),
         Node(

@@ -26,7 +26,9 @@ def generate_launch_description():
         DeclareLaunchArgument("redis_port", default_value='6379', description='Redis port (the bridge starts a loopback server if none answers)'),
         DeclareLaunchArgument("reference_source", default_value='auto', description='reference_mux source: auto, cmg, player, external, default'),
         DeclareLaunchArgument("viewer", default_value='false', description='open the MuJoCo viewer'),
-        DeclareLaunchArgument("auto_stand", default_value='true', description='bridge stands the robot up and enters POLICY by itself'),
+        DeclareLaunchArgument("auto_stand", default_value='true', description='bridge stands the robot up by itself at start-up'),
+        DeclareLaunchArgument("auto_policy", default_value='true', description='bridge enters POLICY by itself once fresh targets arrive'),
+        DeclareLaunchArgument("band_release_s", default_value='0.0', description='release the elastic band this long after stand-up (0 = keep it on)'),
         Node(
             package="g1_bringup",
             executable="mujoco_sim",
@@ -34,7 +36,7 @@ def generate_launch_description():
             output="screen",
             parameters=[
                 PathJoinSubstitution([FindPackageShare("g1_bringup"), "config", 'mujoco_sim.yaml']),
-                {'viewer': LaunchConfiguration("viewer")},
+                {'viewer': LaunchConfiguration("viewer"), 'band_auto_release_s': LaunchConfiguration("band_release_s")},
             ],
         ),
         Node(
@@ -44,7 +46,7 @@ def generate_launch_description():
             output="screen",
             parameters=[
                 PathJoinSubstitution([FindPackageShare("twist_controller"), "config", 'pd_bridge.yaml']),
-                {'robot': 'sim', 'dds_domain': 1, 'network_interface': 'lo', 'auto_stand': LaunchConfiguration("auto_stand")},
+                {'robot': 'sim', 'dds_domain': 1, 'network_interface': 'lo', 'auto_stand': LaunchConfiguration("auto_stand"), 'auto_policy': LaunchConfiguration("auto_policy")},
             ],
         ),
         Node(
