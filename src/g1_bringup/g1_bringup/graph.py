@@ -152,6 +152,7 @@ def sim_graph() -> Graph:
     args = (
         *_COMMON_ARGS,
         _source_arg("auto"),
+        LaunchArgument("dds_domain", "1", "Unitree DDS domain of simulator and bridge (Unitree uses 1)"),
         LaunchArgument("viewer", "false", "open the MuJoCo viewer"),
         LaunchArgument("auto_stand", "true", "bridge stands the robot up by itself at start-up"),
         LaunchArgument("auto_policy", "true", "bridge enters POLICY by itself once fresh targets arrive"),
@@ -165,7 +166,11 @@ def sim_graph() -> Graph:
             package="g1_bringup",
             executable="mujoco_sim",
             param_files=("mujoco_sim.yaml",),
-            parameters={"viewer": Arg("viewer"), "band_auto_release_s": Arg("band_release_s")},
+            parameters={
+                "dds_domain": Arg("dds_domain"),
+                "viewer": Arg("viewer"),
+                "band_auto_release_s": Arg("band_release_s"),
+            },
         ),
         NodeSpec(
             name="pd_bridge",
@@ -174,7 +179,7 @@ def sim_graph() -> Graph:
             param_files=("pd_bridge.yaml",),
             parameters={
                 "robot": "sim",
-                "dds_domain": 1,
+                "dds_domain": Arg("dds_domain"),
                 "network_interface": "lo",
                 "auto_stand": Arg("auto_stand"),
                 "auto_policy": Arg("auto_policy"),

@@ -25,6 +25,7 @@ def generate_launch_description():
         DeclareLaunchArgument("redis", default_value='false', description='start the TWIST Redis bridge (action_mimic_g1 <-> /reference_motion)'),
         DeclareLaunchArgument("redis_port", default_value='6379', description='Redis port (the bridge starts a loopback server if none answers)'),
         DeclareLaunchArgument("reference_source", default_value='auto', description='reference_mux source: auto, cmg, player, external, default'),
+        DeclareLaunchArgument("dds_domain", default_value='1', description='Unitree DDS domain of simulator and bridge (Unitree uses 1)'),
         DeclareLaunchArgument("viewer", default_value='false', description='open the MuJoCo viewer'),
         DeclareLaunchArgument("auto_stand", default_value='true', description='bridge stands the robot up by itself at start-up'),
         DeclareLaunchArgument("auto_policy", default_value='true', description='bridge enters POLICY by itself once fresh targets arrive'),
@@ -36,7 +37,7 @@ def generate_launch_description():
             output="screen",
             parameters=[
                 PathJoinSubstitution([FindPackageShare("g1_bringup"), "config", 'mujoco_sim.yaml']),
-                {'viewer': LaunchConfiguration("viewer"), 'band_auto_release_s': LaunchConfiguration("band_release_s")},
+                {'dds_domain': LaunchConfiguration("dds_domain"), 'viewer': LaunchConfiguration("viewer"), 'band_auto_release_s': LaunchConfiguration("band_release_s")},
             ],
         ),
         Node(
@@ -46,7 +47,7 @@ def generate_launch_description():
             output="screen",
             parameters=[
                 PathJoinSubstitution([FindPackageShare("twist_controller"), "config", 'pd_bridge.yaml']),
-                {'robot': 'sim', 'dds_domain': 1, 'network_interface': 'lo', 'auto_stand': LaunchConfiguration("auto_stand"), 'auto_policy': LaunchConfiguration("auto_policy")},
+                {'robot': 'sim', 'dds_domain': LaunchConfiguration("dds_domain"), 'network_interface': 'lo', 'auto_stand': LaunchConfiguration("auto_stand"), 'auto_policy': LaunchConfiguration("auto_policy")},
             ],
         ),
         Node(
