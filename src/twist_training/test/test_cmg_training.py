@@ -327,3 +327,30 @@ def test_implied_velocity_of_a_sliding_free_gait(tmp_path):
     m = _stance_metrics(kin, np.concatenate([q, np.zeros((T, 29))], axis=1), np.zeros((T, 2)), 0.02, False)
     assert m["implied_vx"] == pytest.approx(-v_foot.mean(), rel=1e-6)
     assert abs(m["implied_vx"]) > 0.1
+
+
+# ----------------------------------------------------------------------------- the shipped model
+def test_shipped_model_follows_commands(tmp_path):
+    """1-minute rollouts of the shipped generator: no divergence, and faster commands walk faster."""
+    pytest.importorskip("mujoco")
+    from pathlib import Path
+
+    from twist_training.cmg.evaluate import evaluate
+
+    shipped = Path(__file__).resolve().parents[2] / "cmg_generator" / "models" / "cmg_g1_small.pt"
+    grid = ((0.0, 1.0, 2.0), (0.0,), (-1.0, 0.0, 1.0))
+    rep = evaluate(
+        load_model(shipped),
+        tmp_path,
+        minutes=1.0,
+        analysis_s=20.0,
+        grid=grid,
+        change_rollouts=2,
+        change_every_s=4.0,
+        log=lambda s: None,
+    )
+    assert rep["summary"]["diverged"] == 0 and rep["command_changes"]["diverged"] == 0
+    rows = {tuple(r["cmd"]): r for r in rep["grid"]}
+    v0, v1, v2 = (rows[(vx, 0.0, 0.0)]["implied_vx"] for vx in (0.0, 1.0, 2.0))
+    assert abs(v0) < 0.3 and v1 > 0.5 and v2 > v1 + 0.4, (v0, v1, v2)
+    assert rows[(0.0, 0.0, 1.0)]["implied_yaw_rate"] > rows[(0.0, 0.0, -1.0)]["implied_yaw_rate"] + 0.8

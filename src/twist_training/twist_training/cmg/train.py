@@ -272,6 +272,13 @@ def train_cmg(
         model.load_state_dict(ckpt["state_dict"])
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
+        old = ckpt.get("train_config", {})
+        if old.get("lr") is not None and float(old["lr"]) != cfg.lr:  # an explicit new lr wins on resume
+            for g in opt.param_groups:
+                g["lr"] = cfg.lr
+            log(f"resume: learning rate set to {cfg.lr:g} (was {old['lr']:g})")
+        sched.patience, sched.factor = cfg.lr_patience, cfg.lr_factor
+        sched.min_lrs = [cfg.lr_min] * len(sched.min_lrs)
         start_epoch = int(ckpt["epoch"]) + 1
         teacher_prob = float(ckpt["teacher_prob"])
         best = float(ckpt["best"])
