@@ -89,6 +89,7 @@ class GaitConfig:
     bob: float = 0.008  # vertical bob amplitude in walking [m] (fades out by run_speed)
     pelvis_pitch: float = -0.06  # pelvis pitch offset [rad] (> 0 leans forward; real G1 clips: -0.02..-0.13)
     lean: float = 0.03  # pelvis pitch [rad] per m/s of forward speed
+    pelvis_roll: float = 0.06  # pelvis drop toward the swing side in walking [rad]
     # arms / waist
     shoulder_pitch: float = 0.2
     arm_swing_gain: float = 1.2  # rad of shoulder pitch per m of opposite-foot offset
@@ -152,6 +153,11 @@ def _idx(name: str) -> int:
 def _rz(yaw: float) -> np.ndarray:
     c, s = np.cos(yaw), np.sin(yaw)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def _rx(r: float) -> np.ndarray:
+    c, s = np.cos(r), np.sin(r)
+    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
 
 
 def _ry(p: float) -> np.ndarray:
@@ -561,7 +567,9 @@ def generate_gait(command, cfg: GaitConfig | None = None, name: str = "gait") ->
     )
     vx_real = planner.vel[:, 0]
     pitch = cfg.pelvis_pitch + cfg.lean * np.clip(vx_real, -1.0, 3.0)
-    pelvis_R = np.stack([_rz(base[k, 2]) @ _ry(pitch[k]) for k in range(T)])
+    # pelvis drops on the swing side (roll > 0 lifts the left side), fading out toward running
+    roll = cfg.pelvis_roll * np.clip(1.0 - s_eff / (2.0 * cfg.run_speed), 0.0, 1.0) * (sw[:, 1] - sw[:, 0])
+    pelvis_R = np.stack([_rz(base[k, 2]) @ _ry(pitch[k]) @ _rx(roll[k]) for k in range(T)])
     pelvis_pos[:, 2] = _reachable_height(pelvis_pos, pelvis_R, feet, cfg)
 
     # ---------------- arms and waist (fore-aft offsets of the feet in the heading frame)
