@@ -157,3 +157,11 @@ def test_random_command_changes_stay_plausible():
 def test_long_random_command_changes_stay_plausible():
     for seed in range(3):
         _check_random(seed, 30)
+
+
+def test_clip_report_png(steady_results, tmp_path):
+    from twist_training.data.plots import clip_report
+
+    r = steady_results["arc"]
+    p = clip_report(r.clip, tmp_path / "arc.png", command=r.command, contact=r.contact)
+    assert p.is_file() and p.stat().st_size > 10_000
