@@ -201,3 +201,22 @@ def test_real_clips_load():
     assert np.median(np.abs(fd - c.joint_vel)) < 0.05
     with pytest.raises(KeyError, match="not found"):
         real_clips.load_real_clip("no_such_clip")
+
+
+def test_twist_dataset_export_and_convert_cli(tmp_path, capsys):
+    import yaml
+
+    from twist_training.data.convert import main as convert
+
+    c = _synthetic_clip(fps=50.0, seconds=1.0)
+    y = exporters.export_twist_dataset([c, c], tmp_path / "twist", weights=[1.0, 2.0])
+    d = yaml.safe_load(y.read_text())
+    assert [m["weight"] for m in d["motions"]] == [1.0, 2.0]
+    assert len({m["file"] for m in d["motions"]}) == 2
+    back = importers.load_motion(tmp_path / "twist" / d["motions"][1]["file"])
+    assert back.num_frames == c.num_frames
+    # CLI: 30 fps CSV -> TWIST pkl at 50 Hz
+    csv = exporters.export_g1_csv(_synthetic_clip(fps=30.0, seconds=1.0), tmp_path / "in.csv")
+    assert convert([str(csv), str(tmp_path / "out.pkl"), "--to", "twist_pkl"]) == 0
+    assert "51 frames at 50 Hz" in capsys.readouterr().out
+    assert convert([str(tmp_path / "missing.csv"), str(tmp_path / "x.pkl"), "--to", "twist_pkl"]) == 1

@@ -161,3 +161,30 @@ def export_motion(clip: MotionClip, path, fmt: str) -> Path:
     if fmt not in EXPORTERS:
         raise ValueError(f"unknown export format {fmt!r}; choose from {', '.join(EXPORTERS)}")
     return EXPORTERS[fmt](clip, path)
+
+
+def export_twist_dataset(clips, directory, weights=None, description: str = "") -> Path:
+    """Write TWIST motion pkls plus the dataset YAML TWIST's motion library reads
+    (``root_path`` + ``motions: [{file, weight, description}]``); returns the YAML path."""
+    import yaml
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    weights = [1.0] * len(clips) if weights is None else list(weights)
+    if len(weights) != len(clips):
+        raise ValueError(f"{len(weights)} weights for {len(clips)} clips")
+    motions = []
+    used: set[str] = set()
+    for clip, w in zip(clips, weights, strict=True):
+        stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in clip.name) or "clip"
+        name, i = stem, 1
+        while name in used:
+            name, i = f"{stem}_{i}", i + 1
+        used.add(name)
+        export_twist_pkl(clip, directory / f"{name}.pkl")
+        motions.append({"file": f"{name}.pkl", "weight": float(w), "description": description or clip.source})
+    path = directory / "twist_dataset.yaml"
+    path.write_text(
+        yaml.safe_dump({"root_path": str(directory.resolve()), "motions": motions}, sort_keys=False)
+    )
+    return path
