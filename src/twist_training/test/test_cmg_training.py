@@ -231,10 +231,13 @@ def test_train_checkpoint_resume_and_artifacts(tmp_path):
     art = load_artifact(run / "cmg_best.pt")
     assert art.metadata["fps"] == 50.0 and art.stats.motion_dim == 65
     cfg3 = _tiny_cfg(tmp_path, epochs=3)
-    res3 = train_cmg(cfg3, clips=_tiny_clips(), resume=run / "cmg_ckpt_2.pt", log=lambda s: None)
+    res3 = train_cmg(
+        cfg3, clips=_tiny_clips(), resume=run / "cmg_ckpt_2.pt", log=lambda s: None, lr_override=1e-3
+    )
     assert res3.run_dir == run
     assert [h["epoch"] for h in res3.history] == [1, 2, 3]
     assert res3.history[2]["teacher_prob"] == pytest.approx(0.995**2)
+    assert res3.history[2]["lr"] == pytest.approx(1e-3) and res3.history[1]["lr"] == pytest.approx(3e-4)
     ck = torch.load(run / "cmg_ckpt_3.pt", weights_only=False)
     assert ck["epoch"] == 3 and "optimizer" in ck
 

@@ -32,7 +32,8 @@ def train_main(argv: list[str] | None = None) -> int:
     cfg = config_from_args(args, base)
     from twist_training.cmg.train import train_cmg
 
-    res = train_cmg(cfg, resume=args.resume, log=lambda s: print(s, flush=True))
+    lr_override = cfg.lr if (args.resume and args.lr is not None) else None
+    res = train_cmg(cfg, resume=args.resume, log=lambda s: print(s, flush=True), lr_override=lr_override)
     print(f"done: best {res.best_path}  final {res.final_path}")
     return 0
 

@@ -190,6 +190,7 @@ def train_cmg(
     clips: CMGClips | None = None,
     resume: str | Path | None = None,
     log=print,
+    lr_override: float | None = None,
 ) -> TrainResult:
     """Train a CMG. ``clips`` default: :func:`data_adapter.load_default_clips` (+ mirrors)."""
     if cfg.num_threads > 0:
@@ -272,16 +273,20 @@ def train_cmg(
         model.load_state_dict(ckpt["state_dict"])
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
+        best = float(ckpt["best"])
         old = ckpt.get("train_config", {})
-        if old.get("lr") is not None and float(old["lr"]) != cfg.lr:  # an explicit new lr wins on resume
+        if lr_override is not None:  # the optimizer state carries the decayed lr; an explicit one wins
             for g in opt.param_groups:
-                g["lr"] = cfg.lr
-            log(f"resume: learning rate set to {cfg.lr:g} (was {old['lr']:g})")
+                g["lr"] = lr_override
+            sched.num_bad_epochs = 0
+            log(f"resume: learning rate set to {lr_override:g}")
+        if int(old.get("seq_len", cfg.seq_len)) != cfg.seq_len:
+            best = math.inf  # the free-rollout metric depends on the window length
+            log(f"resume: seq_len {old.get('seq_len')} -> {cfg.seq_len}; best metric restarts")
         sched.patience, sched.factor = cfg.lr_patience, cfg.lr_factor
         sched.min_lrs = [cfg.lr_min] * len(sched.min_lrs)
         start_epoch = int(ckpt["epoch"]) + 1
         teacher_prob = float(ckpt["teacher_prob"])
-        best = float(ckpt["best"])
         history = list(ckpt["history"])
         np_rng = np.random.default_rng(cfg.seed + start_epoch)
         py_rng = random.Random(cfg.seed + start_epoch)
