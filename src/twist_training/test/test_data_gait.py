@@ -165,3 +165,13 @@ def test_clip_report_png(steady_results, tmp_path):
     r = steady_results["arc"]
     p = clip_report(r.clip, tmp_path / "arc.png", command=r.command, contact=r.contact)
     assert p.is_file() and p.stat().st_size > 10_000
+
+
+def test_zmp_metric_sanity(steady_results):
+    """Standing: ZMP (= CoM projection) well inside both feet; walking: the metric runs and is bounded."""
+    r = gait.generate_gait(np.zeros((60, 3)))
+    z = metrics.zmp_support(r.clip, r.contact, r.foot_pitch)
+    assert z["zmp_inside_fraction"] == 1.0 and z["zmp_margin_p5"] > 0.03
+    w = steady_results["walk_1.0"]
+    zw = metrics.zmp_support(w.clip, w.contact, w.foot_pitch)
+    assert 0.0 <= zw["zmp_inside_fraction"] <= 1.0

@@ -30,7 +30,7 @@ def body_names() -> tuple[str, ...]:
 
 def forward_kinematics(qpos: np.ndarray, sites: tuple[str, ...] = FOOT_SITES) -> dict[str, np.ndarray]:
     """FK of qpos (T, 36) -> {"body_pos" (T,30,3), "body_quat" (T,30,4) wxyz, "site_pos" (T,S,3),
-    "site_mat" (T,S,3,3)} in the world frame."""
+    "site_mat" (T,S,3,3), "com" (T,3)} in the world frame (com = whole-robot centre of mass)."""
     import mujoco
 
     m = g1_model()
@@ -42,14 +42,17 @@ def forward_kinematics(qpos: np.ndarray, sites: tuple[str, ...] = FOOT_SITES) ->
     bq = np.empty((T, m.nbody - 1, 4))
     sp = np.empty((T, len(sid), 3))
     sm = np.empty((T, len(sid), 3, 3))
+    com = np.empty((T, 3))
     for t in range(T):
         d.qpos[:] = qpos[t]
         mujoco.mj_kinematics(m, d)
+        mujoco.mj_comPos(m, d)
+        com[t] = d.subtree_com[1]  # whole robot (subtree of the pelvis)
         bp[t] = d.xpos[1:]
         bq[t] = d.xquat[1:]
         sp[t] = d.site_xpos[sid]
         sm[t] = d.site_xmat[sid].reshape(-1, 3, 3)
-    return {"body_pos": bp, "body_quat": bq, "site_pos": sp, "site_mat": sm}
+    return {"body_pos": bp, "body_quat": bq, "site_pos": sp, "site_mat": sm, "com": com}
 
 
 def clip_body_states(clip) -> dict[str, np.ndarray]:

@@ -98,3 +98,64 @@ def stride_averaged_velocity(clip: MotionClip, contact: np.ndarray, start: int, 
     if len(land) >= 2:
         start, stop = int(land[0]), int(land[-1])
     return clip.heading_velocity()[start:stop].mean(axis=0)
+
+
+SOLE_HALF_LENGTH = 0.10  # m, sole centre to toe / heel edge (collision capsules of the G1 foot)
+SOLE_HALF_WIDTH = 0.035
+
+
+def zmp_support(
+    clip: MotionClip, contact: np.ndarray, foot_pitch: np.ndarray | None = None, g: float = 9.81
+) -> dict[str, float]:
+    """Dynamic plausibility without a simulator: the ZMP of the whole-body centre of mass (cart-table
+    model: zmp = com_xy - com_z / (g + com_z'') * com_xy'', angular momentum neglected) against the
+    support polygon of the feet in contact (sole rectangles; only the toe / heel edge while the foot is
+    rolled). Returns the fraction of supported frames with the ZMP inside the polygon and percentiles
+    of the signed margin [m] (> 0 inside). Frames without contact (flight) are skipped.
+    """
+    from scipy.spatial import ConvexHull
+
+    fk = forward_kinematics(clip.qpos())
+    com = fk["com"]
+    acc = np.gradient(np.gradient(com, clip.dt, axis=0), clip.dt, axis=0)
+    zmp = com[:, :2] - com[:, 2:3] / (g + acc[:, 2:3]) * acc[:, :2]
+    site, mat = fk["site_pos"], fk["site_mat"]
+    pitch = np.zeros_like(contact, dtype=float) if foot_pitch is None else foot_pitch
+    margins = []
+    for t in range(2, clip.num_frames - 2):
+        pts = []
+        for f in (0, 1):
+            if not contact[t, f]:
+                continue
+            x_ax, y_ax = mat[t, f, :, 0], mat[t, f, :, 1]
+            if pitch[t, f] > 1e-4:
+                xs = (SOLE_HALF_LENGTH,)
+            elif pitch[t, f] < -1e-4:
+                xs = (-SOLE_HALF_LENGTH,)
+            else:
+                xs = (SOLE_HALF_LENGTH, -SOLE_HALF_LENGTH)
+            for sx in xs:
+                for sy in (SOLE_HALF_WIDTH, -SOLE_HALF_WIDTH):
+                    pts.append((site[t, f] + sx * x_ax + sy * y_ax)[:2])
+        if not pts:
+            continue
+        margins.append(_signed_distance(zmp[t], np.array(pts), ConvexHull))
+    m = np.array(margins) if margins else np.zeros(1)
+    return {
+        "zmp_inside_fraction": float(np.mean(m >= 0.0)),
+        "zmp_margin_p5": float(np.percentile(m, 5)),
+        "zmp_margin_median": float(np.median(m)),
+    }
+
+
+def _signed_distance(p: np.ndarray, pts: np.ndarray, hull_cls) -> float:
+    """Signed distance of point p to the convex hull of pts (> 0 inside); degenerate hulls -> segment."""
+    try:
+        hull = hull_cls(pts)
+        eq = hull.equations  # rows (a, b, c): a x + b y + c <= 0 inside, (a, b) unit
+        return float(-(eq[:, :2] @ p + eq[:, 2]).max())
+    except Exception:  # collinear points (a single edge): distance to the segment, always "outside"
+        a, b = pts.min(axis=0), pts.max(axis=0)
+        d = b - a
+        u = np.clip(np.dot(p - a, d) / max(np.dot(d, d), 1e-12), 0.0, 1.0)
+        return -float(np.linalg.norm(p - (a + u * d)))
