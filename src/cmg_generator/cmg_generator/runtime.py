@@ -242,6 +242,19 @@ class StateStepper:
         return self.clamp(nxt.copy()), nxt
 
 
+def standing_state_of(loaded: LoadedModel) -> np.ndarray:
+    """The raw state generation starts from: the artifact's standing state, else the default pose."""
+    d = loaded.stats.motion_dim
+    st = loaded.metadata.get("standing_state")
+    if st is not None and len(st) == d:
+        return np.asarray(st, dtype=np.float64)
+    s = np.zeros(d)
+    s[: robot.NUM_JOINTS] = robot.DEFAULT_POSITION
+    if d > ROOT_OFFSET:
+        s[ROOT_OFFSET] = robot.STANDING_PELVIS_HEIGHT
+    return s
+
+
 def _model_fps(meta: dict) -> float:
     return float(meta.get("fps", 1.0 / OUTPUT_DT))
 
@@ -265,12 +278,7 @@ class CMGGenerator:
         self.command_high = np.asarray(high, dtype=np.float64)
         self.filter = CommandFilter(self.command_low, self.command_high, o.max_accel, self.dt)
         self.stepper = StateStepper(loaded, self.options)
-        st = self.metadata.get("standing_state")
-        if st is not None and len(st) == self.dim:
-            self.standing_state = np.asarray(st, dtype=np.float64)
-        else:
-            self.standing_state = np.zeros(self.dim)
-            self.standing_state[: robot.NUM_JOINTS] = robot.DEFAULT_POSITION
+        self.standing_state = standing_state_of(loaded)
         self.resets = 0
         self.reset()
 
@@ -408,10 +416,7 @@ def rollout(
     stepper = StateStepper(loaded, options)
     D = loaded.stats.motion_dim
     if initial_state is None:
-        st = gen_meta.get("standing_state")
-        init = np.asarray(st, dtype=np.float64) if st is not None and len(st) == D else np.zeros(D)
-        if st is None:
-            init[: robot.NUM_JOINTS] = robot.DEFAULT_POSITION
+        init = standing_state_of(loaded)
     else:
         init = np.asarray(initial_state, dtype=np.float64)
     cur = stepper.clamp(np.broadcast_to(init, (B, D)).copy())
