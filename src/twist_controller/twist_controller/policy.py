@@ -203,9 +203,9 @@ def load_policy(path: str | Path, compat: str | None = None) -> LoadedPolicy:
     else:
         try:
             meta = PolicyMetadata.from_json(meta_text)
-        except (ValueError, TypeError) as exc:
+            problems = check_metadata(meta)
+        except (ValueError, TypeError, AttributeError) as exc:  # not a JSON object / wrong field types
             raise PolicyLoadError(f"{path}: unreadable policy metadata ({exc})") from exc
-        problems = check_metadata(meta)
         if problems:
             raise PolicyLoadError(
                 f"{path} does not match this robot spec: "
