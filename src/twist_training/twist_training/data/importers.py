@@ -360,11 +360,14 @@ def load_motion(path, fmt: str = "auto", resample_to: float | None = TARGET_FPS,
     if not path.is_file():
         raise FileNotFoundError(f"motion file not found: {path}")
     fmt = detect_format(path) if fmt == "auto" else fmt
-    if fmt == "canonical":
-        return _finalize(load_clip(path), resample_to)
-    if fmt not in _LOADERS:
+    if fmt != "canonical" and fmt not in _LOADERS:
         raise ValueError(f"unknown motion format {fmt!r}; choose from {', '.join(FORMATS)} or 'auto'")
-    return _LOADERS[fmt](path, resample_to=resample_to, **kwargs)
+    try:
+        if fmt == "canonical":
+            return _finalize(load_clip(path), resample_to)
+        return _LOADERS[fmt](path, resample_to=resample_to, **kwargs)
+    except (IndexError, TypeError, KeyError, AttributeError) as e:  # arrays of the wrong rank/type
+        raise MotionDataError(f"{path}: malformed {fmt} file ({type(e).__name__}: {e})") from e
 
 
 def load_motions(paths, fmt: str = "auto", resample_to: float | None = TARGET_FPS) -> list[MotionClip]:
