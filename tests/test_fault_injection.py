@@ -156,7 +156,10 @@ def rig(ros_env, tmp_path, models):
 
 
 def _transition(probe, t0, t_safe, settle=1.0) -> dict:
-    ext = probe.extremes(t0, (t_safe or t0) + settle)
+    """Joint extremes from the fault until ``settle`` s after the safe state (waits for the window)."""
+    t1 = (t_safe or t0) + settle
+    time.sleep(max(0.0, t1 - time.monotonic()))
+    ext = probe.extremes(t0, t1)
     ext["time_to_safe_ms"] = None if t_safe is None else round((t_safe - t0) * 1e3, 1)
     return ext
 
