@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import sys
 import time
@@ -149,6 +150,17 @@ class TrainResult:
     best_path: Path
     final_path: Path
     history: list[dict]
+
+
+def _atomic_save(obj, path: Path) -> None:
+    """torch.save to a temporary file, then rename: a kill never leaves a half-written checkpoint."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def _artifact_dict(model, stats, metadata) -> dict:
@@ -362,11 +374,12 @@ def train_cmg(
         score = mean_loss if cfg.best_metric == "loss" else roll
         if score < best:
             best = score
-            torch.save({**_artifact_dict(model, stats, metadata), "epoch": epoch, "score": score}, best_path)
+            best_ckpt = {**_artifact_dict(model, stats, metadata), "epoch": epoch, "score": score}
+            _atomic_save(best_ckpt, best_path)
         teacher_prob = max(cfg.teacher_floor, teacher_prob * cfg.teacher_decay)
         out_of_time = cfg.max_minutes > 0 and (time.time() - t_start) / 60.0 >= cfg.max_minutes
         if epoch % cfg.ckpt_every == 0 or epoch == cfg.epochs or out_of_time:
-            torch.save(
+            _atomic_save(
                 {
                     **_artifact_dict(model, stats, metadata),
                     "epoch": epoch,
@@ -386,7 +399,7 @@ def train_cmg(
             break
         sys.stdout.flush()
     final_path = run_dir / "cmg_final.pt"
-    torch.save({**_artifact_dict(model, stats, metadata), "epoch": epoch}, final_path)
+    _atomic_save({**_artifact_dict(model, stats, metadata), "epoch": epoch}, final_path)
     (run_dir / "history.json").write_text(json.dumps(history, indent=1))
     if history:
         plot_history(history, run_dir / "loss.png")
