@@ -155,6 +155,25 @@ class _ProgressCSV:
             w.writerow(row)
 
 
+def _atomic_checkpoints(runner) -> None:
+    """rsl-rl's ``OnPolicyRunner.save`` with write-then-rename: a kill never leaves a half-written
+    ``model_<it>.pt`` (the temporary ``.pt.tmp`` does not match the resume glob)."""
+
+    def save(path: str, infos: dict | None = None) -> None:
+        saved = runner.alg.save()
+        saved["iter"] = runner.current_learning_iteration
+        saved["infos"] = infos
+        tmp = f"{path}.tmp"
+        with open(tmp, "wb") as f:
+            torch.save(saved, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        runner.logger.save_model(path, runner.current_learning_iteration)
+
+    runner.save = save
+
+
 def train(cfg: TrainConfig, student: bool, env: TrackingEnv | None = None, quiet: bool = False):
     """Train; returns the rsl-rl runner (its ``alg`` holds the trained models)."""
     from rsl_rl.runners import OnPolicyRunner
@@ -171,6 +190,7 @@ def train(cfg: TrainConfig, student: bool, env: TrackingEnv | None = None, quiet
     vec = TwistVecEnv(env, cfg.device)
     rcfg = runner_cfg(cfg, student)
     runner = OnPolicyRunner(vec, rcfg, log_dir=str(run_dir), device=cfg.device)
+    _atomic_checkpoints(runner)
     if quiet:
         runner.logger._print = lambda *a, **k: None
     if student:
