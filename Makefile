@@ -28,6 +28,9 @@ test: setup
 test-all: setup
 	@bash scripts/run_tests.sh --run-slow $(PYTEST_ARGS)
 
+bench: setup
+	@source scripts/env.sh && python scripts/bench.py $(ARGS)
+
 format: setup
 	@source scripts/env.sh && ruff check --fix . && ruff format .
 

@@ -28,8 +28,9 @@ INSTALL = REPO / "install"
 CONTROL_NODES = ("mujoco_sim", "pd_bridge", "cmg_node", "reference_mux", "policy_node")
 
 
-def tiny_cmg(path: Path, hidden: int = 32) -> Path:
-    """An untrained CMG artifact with the real state layout (65 channels), for plumbing tests."""
+def tiny_cmg(path: Path, hidden: int = 32, root_channels: bool = True) -> Path:
+    """An untrained CMG artifact with the real state layout (65 channels; 58 without root channels,
+    whose reference root velocity is then the filtered command itself), for plumbing tests."""
     import torch
 
     from cmg_generator.artifact import NormStats, make_metadata, save_artifact
@@ -69,6 +70,22 @@ def zero_policy(path: Path) -> Path:
     return export_policy(net, path)
 
 
+def probe_policy(path: Path, gain: float = 1.0) -> Path:
+    """A 1155 -> 23 policy whose every action = gain x the reference forward velocity (observation
+    index 4): a /cmd_vel step shows up in every joint target, so latency can be read off LowCmd."""
+    import torch
+
+    from twist_controller.policy import export_policy
+
+    net = torch.nn.Linear(1155, 23)
+    with torch.no_grad():
+        net.weight.zero_()
+        net.bias.zero_()
+        net.weight[:, 4] = gain
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return export_policy(net, path)
+
+
 def process_dds_domain() -> int:
     """The robot-link DDS domain of this process (fixed per process: the SDK's DDS set-up is a
     process-wide singleton), apart from concurrent runs by pid."""
@@ -77,7 +94,8 @@ def process_dds_domain() -> int:
 
 class Stack:
     def __init__(self, workdir: Path, cmg_path: Path, policy_path: Path, ros_domain: int, dds_domain: int,
-                 extra_args: dict[str, str] | None = None):  # fmt: skip
+                 extra_args: dict[str, str] | None = None,
+                 node_params: dict[str, list[str]] | None = None):  # fmt: skip
         from g1_bringup.graph import sim_graph
         from g1_bringup.stack import node_command
 

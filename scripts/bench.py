@@ -1,0 +1,457 @@
+#!/usr/bin/env python3
+"""One benchmark command for the speed claims: prints a table and writes JSON.
+
+    make bench                     # = source scripts/env.sh && python scripts/bench.py
+    python scripts/bench.py --quick [--skip stack,training] [--out runs/bench]
+
+Figures (all on this machine, in one run; the conditions are recorded in the JSON):
+
+* CMG step, batch 1, 1 thread: eager / TorchScript / ONNX Runtime p50/p99 and the ratio to eager
+  (``scripts/bench_cmg.py``'s ``bench_model``; the shipped model when present, else seed size);
+* policy step: the student observation + inference (``PolicyRuntime.step``) with an untrained MLP
+  of the student's size, TorchScript and ONNX;
+* across processes, on the running sim graph (mujoco_sim, pd_bridge, cmg_node, reference_mux,
+  policy_node; ``scripts/stack_harness.py``): ``/cmd_vel`` -> LowCmd latency (a probe policy
+  copies the reference forward velocity into every joint target, so a /cmd_vel step is seen on the
+  wire), 50 Hz loop jitter (/joint_targets and /reference_motion publish stamps), the bridge's
+  LowCmd period, and the CPU share of each node at real time;
+* simulator real-time factor: physics core and the ``mujoco_sim --fast`` process
+  (``scripts/bench_sim_bridge.py``'s ``bench_rtf``);
+* training env-steps/s next to raw ``mj_step`` in the same run (``scripts/bench_training.py``);
+* CMG training samples/s (``bench_cmg.bench_train``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import itertools
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPTS = REPO / "scripts"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _pct(x, p) -> float:
+    return float(np.percentile(np.asarray(x), p)) if len(x) else float("nan")
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def machine() -> dict:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem, 1),
+        "python": platform.python_version(),
+        "os": platform.platform(),
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+    }
+
+
+# ------------------------------------------------------------------------------------ CMG step
+def bench_cmg_step(calls: int) -> dict:
+    import torch
+
+    bc = _load("bench_cmg")
+    torch.set_num_threads(1)
+    shipped = bc.DEFAULT_MODEL
+    if shipped.is_file():
+        path, name = shipped, shipped.name
+    else:
+        from cmg_generator.artifact import NormStats, make_metadata, save_artifact
+        from cmg_generator.model import CMG, CMGConfig
+
+        rng = np.random.default_rng(0)
+        st = NormStats.compute(rng.normal(size=(100, 58)), rng.normal(size=(100, 3)))
+        path = Path(tempfile.mkdtemp()) / "seed_size.pt"
+        save_artifact(path, CMG(CMGConfig()), st, make_metadata(st, np.zeros(58)))
+        name = "seed-size random (512, 58 ch)"
+    rows = bc.bench_model(path, calls)
+    eager = rows[0][1]
+    return {
+        "model": name,
+        "rows": [
+            {"backend": k, "p50_us": p50, "p99_us": p99, "ratio_to_eager": p50 / eager}
+            for k, p50, p99 in rows
+        ],
+    }
+
+
+# ------------------------------------------------------------------------------------ policy step
+def bench_policy_step(calls: int) -> dict:
+    import torch
+
+    from twist_controller import robot
+    from twist_controller.policy import export_policy, load_policy
+    from twist_controller.policy_runtime import PolicyRuntime, ReferenceSample
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    dims = (1155, 512, 512, 256, 128)
+    layers = []
+    for a, b in itertools.pairwise(dims):
+        layers += [torch.nn.Linear(a, b), torch.nn.LayerNorm(b), torch.nn.SiLU()]
+    net = torch.nn.Sequential(*layers, torch.nn.Linear(dims[-1], 23)).eval()
+    tmp = Path(tempfile.mkdtemp())
+    out = {"network": "untrained MLP 1155-512-512-256-128-23, LayerNorm + SiLU (student size)", "rows": []}
+    ref = ReferenceSample(robot.DEFAULT_POSITION.copy(), 0.78, np.zeros(3), np.zeros(3), 0.0)
+    for ext in (".pt", ".onnx"):
+        pol = load_policy(export_policy(net, tmp / f"student{ext}"))
+        rt = PolicyRuntime(pol)
+        obs = np.zeros((1, 1155), np.float32)
+        t_act, t_step = [], []
+        now = 0.0
+        for i in range(calls + 100):
+            t = time.perf_counter()
+            pol.act(obs)
+            a = time.perf_counter() - t
+            now += 0.02
+            rt.set_reference(ref, now)
+            rt.set_joint_state(robot.DEFAULT_POSITION, np.zeros(29), now)
+            rt.set_imu(np.array([1.0, 0, 0, 0]), np.zeros(3), now)
+            t = time.perf_counter()
+            r = rt.step(now)
+            s = time.perf_counter() - t
+            assert r.targets is not None, r.reason
+            if i >= 100:
+                t_act.append(a)
+                t_step.append(s)
+        out["rows"].append(
+            {
+                "backend": pol.backend,
+                "inference_p50_us": _pct(t_act, 50) * 1e6,
+                "inference_p99_us": _pct(t_act, 99) * 1e6,
+                "step_p50_us": _pct(t_step, 50) * 1e6,
+                "step_p99_us": _pct(t_step, 99) * 1e6,
+            }
+        )
+    return out
+
+
+# ------------------------------------------------------------------------------------ the running graph
+class _RosSide:
+    def __init__(self):
+        import rclpy
+        from geometry_msgs.msg import Twist
+
+        from twist_msgs.msg import ControllerState, JointTargets, ReferenceMotion
+
+        rclpy.init()
+        self.rclpy = rclpy
+        self.node = rclpy.create_node("bench_probe")
+        self.lock = threading.Lock()
+        self.targets: list[tuple[float, float]] = []  # (receive monotonic, header stamp s)
+        self.refs: list[tuple[float, float]] = []
+        self.mode = None
+        self.Twist = Twist
+        self.pub = self.node.create_publisher(Twist, "/cmd_vel", 10)
+        self.node.create_subscription(
+            JointTargets, "/joint_targets", lambda m: self._rec(self.targets, m), 50
+        )
+        self.node.create_subscription(
+            ReferenceMotion, "/reference_motion", lambda m: self._rec(self.refs, m), 50
+        )
+        self.node.create_subscription(ControllerState, "/controller_state", self._on_cs, 10)
+        self.ex = rclpy.executors.SingleThreadedExecutor()
+        self.ex.add_node(self.node)
+        self.thread = threading.Thread(target=self.ex.spin, daemon=True)
+        self.thread.start()
+
+    def _rec(self, lst, m):
+        stamp = m.header.stamp.sec + m.header.stamp.nanosec * 1e-9
+        with self.lock:
+            lst.append((time.monotonic(), stamp))
+
+    def _on_cs(self, m):
+        self.mode = m.mode_name
+
+    def cmd(self, vx: float) -> float:
+        m = self.Twist()
+        m.linear.x = float(vx)
+        t = time.monotonic()
+        self.pub.publish(m)
+        return t
+
+    def close(self):
+        self.ex.shutdown(timeout_sec=1.0)
+        self.node.destroy_node()
+        self.rclpy.shutdown()
+
+
+def _jitter(stamps: list[float], period: float) -> dict:
+    d = np.diff(np.asarray(stamps))
+    if len(d) < 2:
+        return {"samples": len(d)}
+    dev = np.abs(d - period) * 1e3
+    return {
+        "samples": len(d),
+        "mean_period_ms": float(d.mean() * 1e3),
+        "std_ms": float(d.std() * 1e3),
+        "p99_abs_dev_ms": _pct(dev, 99),
+        "max_abs_dev_ms": float(dev.max()),
+    }
+
+
+def bench_stack(steps: int, cpu_window: float) -> dict:
+    H = _load("stack_harness")
+    work = Path(tempfile.mkdtemp(prefix="bench_stack_"))
+    cmg = H.tiny_cmg(work / "cmg58.pt", root_channels=False)
+    pol = H.probe_policy(work / "probe_policy.pt")
+    ros_domain = 100 + (os.getpid() * 7) % 100
+    os.environ["ROS_DOMAIN_ID"] = str(ros_domain)
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    dds = H.process_dds_domain()
+    stack = H.Stack(work / "logs", cmg, pol, ros_domain, dds,
+                    node_params={"cmg_node": ["max_accel:=[100.0,100.0,100.0]"]})  # fmt: skip
+    probe = H.WireProbe(dds)
+    ros = _RosSide()
+    res: dict = {"nodes": list(H.CONTROL_NODES)}
+    try:
+        stack.start()
+        deadline = time.monotonic() + 120
+        while ros.mode != "POLICY" and time.monotonic() < deadline:
+            ros.cmd(0.0)
+            time.sleep(0.1)
+        if ros.mode != "POLICY":
+            raise RuntimeError(f"stack never reached POLICY (mode {ros.mode}); logs in {work}")
+        # ---- /cmd_vel -> LowCmd latency: a step 0 -> 0.2 m/s moves every target by 0.1 rad
+        lat, misses, prev = [], 0, 0.0
+        for i in range(2 * steps):
+            v = 0.2 if i % 2 == 0 else 0.0
+            t_end = (
+                time.monotonic() + 0.8 + 0.02 * np.random.rand()
+            )  # settle; random phase vs the 50 Hz loops
+            while time.monotonic() < t_end:  # /cmd_vel streams at 20 Hz (teleop style)
+                ros.cmd(prev)
+                time.sleep(0.05)
+            t0 = ros.cmd(v)
+            want = 0.5 * v  # action = v, target = default + 0.5 * action
+            if probe.wait_for(lambda t0=t0, want=want: _moved(probe, t0, want) is not None, 0.45, 0.002):
+                lat.append(_moved(probe, t0, want) - t0)
+            else:
+                misses += 1
+            prev = v
+        res["cmd_vel_to_lowcmd"] = {
+            "samples": len(lat),
+            "misses": misses,
+            "p50_ms": _pct(lat, 50) * 1e3,
+            "p90_ms": _pct(lat, 90) * 1e3,
+            "p99_ms": _pct(lat, 99) * 1e3,
+            "max_ms": float(max(lat) * 1e3) if lat else float("nan"),
+            "note": "publish of a /cmd_vel step -> first LowCmd on the wire whose joint targets moved",
+        }
+        # ---- jitter and CPU at real time (steady command)
+        with ros.lock:
+            ros.targets.clear()
+            ros.refs.clear()
+        c0 = {n: _cpu_seconds(stack.pid(n)) for n in H.CONTROL_NODES}
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < cpu_window:
+            ros.cmd(0.1)
+            time.sleep(0.05)
+        dt = time.monotonic() - t0
+        c1 = {n: _cpu_seconds(stack.pid(n)) for n in H.CONTROL_NODES}
+        res["cpu_pct_of_one_core"] = {n: 100 * (c1[n] - c0[n]) / dt for n in H.CONTROL_NODES}
+        res["cpu_window_s"] = dt
+        res["loadavg_during"] = [round(x, 2) for x in os.getloadavg()]
+        with ros.lock:
+            tj = [s for _, s in ros.targets]
+            tr = [s for _, s in ros.refs]
+            rj = [t for t, _ in ros.targets]
+        res["jitter_joint_targets_stamp"] = _jitter(tj, 0.02)
+        res["jitter_joint_targets_receive"] = _jitter(rj, 0.02)
+        res["jitter_reference_motion_stamp"] = _jitter(tr, 0.02)
+        with probe.lock:
+            lc = [t for t, _, _ in probe.cmds if t >= t0]
+        res["lowcmd_period"] = _jitter(lc, 1.0 / 200.0)
+        res["lowcmd_rate_hz"] = len(lc) / dt
+        res["mode_at_end"] = ros.mode
+        for n in H.CONTROL_NODES:
+            if not stack.alive(n):
+                raise RuntimeError(f"{n} died during the benchmark; logs in {work}")
+    finally:
+        stack.close()
+        ros.close()
+        probe.close()
+    return res
+
+
+def _moved(probe, t0: float, want: float) -> float | None:
+    """Time of the first LowCmd after t0 whose max |q - default| is within 0.02 rad of ``want``."""
+    with probe.lock:
+        for t, mode, dev in probe.cmds:
+            if t >= t0 and mode == "ACTIVE" and abs(dev - want) < 0.02:
+                return t
+    return None
+
+
+# ------------------------------------------------------------------------------------ sim, training
+def bench_sim_rtf(seconds: float) -> dict:
+    bsb = _load("bench_sim_bridge")
+    env = dict(os.environ)
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    return bsb.bench_rtf(seconds, 200 + (os.getpid() + 11) % 33, env)
+
+
+def bench_training(seconds: float, num_envs: int) -> dict:
+    out = Path(tempfile.mkdtemp()) / "training.json"
+    cmd = [sys.executable, str(SCRIPTS / "bench_training.py"), "--num-envs", str(num_envs),
+           "--seconds", str(seconds), "--json", str(out)]  # fmt: skip
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=REPO)
+    if p.returncode != 0:
+        raise RuntimeError(p.stderr[-2000:])
+    return json.loads(out.read_text())
+
+
+def bench_cmg_training(batches: int) -> dict:
+    import torch
+
+    bc = _load("bench_cmg")
+    torch.set_num_threads(1)
+    rows = []
+    for hidden, root in ((256, True), (512, False)):
+        w, s = bc.bench_train(hidden, root, batches)
+        rows.append(
+            {"model": f"hidden {hidden}, {65 if root else 58} ch", "windows_per_s": w, "model_steps_per_s": s}
+        )
+    return {"note": "batch 256, 30-step rollouts, Adam, 1 thread", "rows": rows}
+
+
+# ------------------------------------------------------------------------------------ report
+def table(res: dict) -> str:
+    rows: list[tuple[str, str, str]] = []
+    if "cmg_step" in res:
+        c = res["cmg_step"]
+        for r in c["rows"]:
+            val = f"{r['p50_us']:.0f} µs p50, {r['p99_us']:.0f} µs p99 (x{r['ratio_to_eager']:.2f} of eager)"
+            rows.append((f"CMG step, {r['backend']}", val, f"{c['model']}, batch 1, 1 thread"))
+    if "policy_step" in res:
+        for r in res["policy_step"]["rows"]:
+            val = f"{r['step_p50_us']:.0f} µs p50, {r['step_p99_us']:.0f} µs p99"
+            val += f" (inference alone {r['inference_p50_us']:.0f} µs)"
+            rows.append((f"policy step, {r['backend']}", val, "obs build + MLP of student size, 1 thread"))
+    if "stack" in res:
+        s = res["stack"]
+        c = s["cmd_vel_to_lowcmd"]
+        val = f"{c['p50_ms']:.1f} ms p50, {c['p90_ms']:.1f} ms p90, {c['max_ms']:.1f} ms max"
+        val += f" ({c['samples']} steps, {c['misses']} missed)"
+        rows.append(("/cmd_vel -> LowCmd", val, "5 processes, DDS + ROS 2 on loopback"))
+        for key, label in (
+            ("jitter_joint_targets_stamp", "policy_node 50 Hz loop"),
+            ("jitter_reference_motion_stamp", "reference 50 Hz loop"),
+        ):
+            j = s[key]
+            if "std_ms" in j:
+                val = f"period {j['mean_period_ms']:.2f} ms, std {j['std_ms']:.2f} ms,"
+                val += f" p99 |dev| {j['p99_abs_dev_ms']:.2f} ms, max {j['max_abs_dev_ms']:.1f} ms"
+                rows.append((f"{label} jitter", val, f"publish stamps, {j['samples']} periods"))
+        lp = s["lowcmd_period"]
+        if "std_ms" in lp:
+            val = f"{s['lowcmd_rate_hz']:.1f} Hz, period std {lp['std_ms']:.2f} ms,"
+            val += f" max |dev| {lp['max_abs_dev_ms']:.1f} ms"
+            rows.append(("pd_bridge LowCmd", val, "200 Hz configured, on the wire"))
+        cpu = ", ".join(f"{k} {v:.0f}%" for k, v in s["cpu_pct_of_one_core"].items())
+        cond = f"{s['cpu_window_s']:.0f} s window, load {s['loadavg_during']}"
+        rows.append(("CPU at real time (% of one core)", cpu, cond))
+    if "sim_rtf" in res:
+        r = res["sim_rtf"]
+        val = f"core {r['core_rtf']:.1f}x, mujoco_sim --fast process {r['process_rtf']:.1f}x"
+        rows.append(("simulator real-time factor", val, r["note"]))
+    if "training" in res:
+        for r in res["training"]["runs"]:
+            val = (
+                f"{r['env_steps_per_s']} env steps/s ({r['env_policy_steps_per_s']} with the teacher forward)"
+            )
+            val += f" next to raw mj_step {r.get('raw_mj_step_per_s')}/s"
+            val += f" (= {r.get('raw_policy_steps_per_s')} policy steps/s)"
+            rows.append((f"training env-steps/s, {r['num_envs']} envs", val, "1 sim thread, CPU, same run"))
+    if "cmg_training" in res:
+        note = res["cmg_training"]["note"]
+        for r in res["cmg_training"]["rows"]:
+            val = f"{r['windows_per_s']:.0f} windows/s = {r['model_steps_per_s']:.0f} samples (model steps)/s"
+            rows.append((f"CMG training, {r['model']}", val, note))
+    m = res["machine"]
+    head = f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']},"
+    head += f" load {m['loadavg_start']} at start, {m['date_utc']} UTC"
+    lines = [head, "", "| figure | value | conditions |", "|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    for k, v in res.get("errors", {}).items():
+        lines.append(f"| {k} | FAILED: {v[:80]} | |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="shorter windows (noisier), ~3 min")
+    ap.add_argument("--skip", default="", help="comma list of: cmg,policy,stack,sim,training,cmg_training")
+    ap.add_argument("--out", default=str(REPO / "runs" / "bench"), help="JSON output folder")
+    args = ap.parse_args(argv)
+    skip = {s for s in args.skip.split(",") if s}
+    q = args.quick
+    res: dict = {"machine": machine(), "quick": q}
+    plan = [
+        ("cmg_step", "cmg", lambda: bench_cmg_step(500 if q else 2000)),
+        ("policy_step", "policy", lambda: bench_policy_step(300 if q else 1000)),
+        ("stack", "stack", lambda: bench_stack(10 if q else 30, 5.0 if q else 15.0)),
+        ("sim_rtf", "sim", lambda: bench_sim_rtf(5.0 if q else 20.0)),
+        ("training", "training", lambda: bench_training(3.0 if q else 8.0, 16)),
+        ("cmg_training", "cmg_training", lambda: bench_cmg_training(3 if q else 5)),
+    ]
+    for key, name, fn in plan:
+        if name in skip:
+            continue
+        print(f"bench: {key} ...", flush=True)
+        t = time.perf_counter()
+        try:
+            res[key] = fn()
+        except Exception as exc:  # one failing part must not hide the others
+            res.setdefault("errors", {})[key] = f"{type(exc).__name__}: {exc}"
+            print(f"bench: {key} failed: {exc}", file=sys.stderr, flush=True)
+        res.setdefault("seconds", {})[key] = round(time.perf_counter() - t, 1)
+    res["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    text = table(res)
+    print("\n" + text)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    for p in (out / f"bench_{stamp}.json", out / "latest.json"):
+        p.write_text(json.dumps(res, indent=1, default=float))
+    (out / "latest.md").write_text(text + "\n")
+    print(f"\nwrote {out / 'latest.json'} and {out / f'bench_{stamp}.json'}")
+    return 1 if res.get("errors") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
