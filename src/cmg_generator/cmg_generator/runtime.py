@@ -17,7 +17,10 @@ What the runtime guarantees on every frame:
 * joint positions are clamped to the robot spec's limits (``twist_controller.robot``); the clamped
   state is what is fed back, so the model never sees a pose the robot cannot take;
 * the normalized state is clipped to ``+-state_z_clip``; a non-finite state resets the generator to
-  standing (counted in ``stats_resets``);
+  standing (counted in ``resets``);
+* idle hold: after the filtered command has been zero for ``idle_delay_s`` (1 s: the model's own
+  stopping steps), the state is pulled to the standing state (time constant ``idle_tau_s``), so a
+  zero command means standing still, not the small stepping in place a learned model drifts into;
 * models whose stated rate is not 50 Hz (upstream's ~30 fps) are stepped at their own rate and
   linearly interpolated to the 50 Hz output grid.
 
@@ -197,6 +200,11 @@ class GeneratorOptions:
     root_height_default: float = robot.STANDING_PELVIS_HEIGHT  # 58-only models
     command_low: tuple[float, float, float] | None = None  # override the model's trained range
     command_high: tuple[float, float, float] | None = None
+    # idle hold: once the filtered command has been zero for idle_delay_s (the model's own stopping
+    # steps), the state is pulled to the standing state with time constant idle_tau_s (0 = off)
+    idle_delay_s: float = 1.0
+    idle_tau_s: float = 0.3
+    idle_eps: float = 1e-3
 
 
 class CommandFilter:
@@ -225,6 +233,26 @@ class StateStepper:
         self.dim = loaded.stats.motion_dim
         self.lower = robot.POSITION_LOWER + options.joint_margin
         self.upper = robot.POSITION_UPPER - options.joint_margin
+        model_dt = 1.0 / _model_fps(loaded.metadata)
+        self.standing = standing_state_of(loaded)
+        self.idle_delay = int(np.ceil(options.idle_delay_s / model_dt))
+        self.idle_rate = model_dt / options.idle_tau_s if options.idle_tau_s > 0 else 0.0
+
+    def update_idle(self, idle: np.ndarray, command: np.ndarray) -> np.ndarray:
+        """Model steps each rollout has spent with a zero command (B,)."""
+        zero = np.all(np.abs(np.atleast_2d(command)) < self.options.idle_eps, axis=1)
+        return np.where(zero, idle + 1, 0)
+
+    def hold(self, nxt: np.ndarray, idle: np.ndarray) -> np.ndarray:
+        """Blend idle rollouts into the standing state (in place): weight 1 - exp(-t_idle / tau), so
+        the output reaches the standing state exactly and stays there while the command is zero."""
+        if self.idle_rate > 0:
+            k = idle - self.idle_delay
+            m = k >= 0
+            if np.any(m):
+                w = (1.0 - np.exp(-(k[m] + 1) * self.idle_rate))[:, None]
+                nxt[m] = (1.0 - w) * nxt[m] + w * self.standing
+        return nxt
 
     def clamp(self, raw: np.ndarray) -> np.ndarray:
         if self.options.clamp_joints:
@@ -305,6 +333,7 @@ class CMGGenerator:
         self._yaw = 0.0
         self._cmd = np.zeros(3)
         self._target = np.zeros(3)
+        self._idle = np.zeros(1, dtype=np.int64)
 
     def set_command(self, vx: float, vy: float = 0.0, yaw_rate: float = 0.0) -> np.ndarray:
         """Set the target command; returns it clamped to the trained range."""
@@ -325,17 +354,18 @@ class CMGGenerator:
     def _interp(a, b, phase):
         return a + (b - a) * min(max(phase, 0.0), 1.0)
 
-    def _advance(self, prev, cur, phase, cmd):
+    def _advance(self, prev, cur, phase, cmd, idle):
         phase += self.model_fps * self.dt
         while phase > 1.0 + 1e-9:
+            idle = self.stepper.update_idle(idle, cmd)
             nxt, _ = self.stepper(cur[None], cmd[None])
-            nxt = nxt[0]
+            nxt = self.stepper.hold(nxt, idle)[0]
             if not np.all(np.isfinite(nxt)):
                 self.resets += 1
                 nxt = self.standing_state.copy()
             prev, cur = cur, nxt
             phase -= 1.0
-        return prev, cur, phase
+        return prev, cur, phase, idle
 
     def _frame(self, state: np.ndarray, yaw: float, cmd: np.ndarray) -> ReferenceFrame:
         n = robot.NUM_JOINTS
@@ -366,15 +396,18 @@ class CMGGenerator:
         if command is not None:
             self.set_command(*command)
         self._cmd = self.filter(self._cmd, self._target)
-        self._prev, self._cur, self._phase = self._advance(self._prev, self._cur, self._phase, self._cmd)
+        self._prev, self._cur, self._phase, self._idle = self._advance(
+            self._prev, self._cur, self._phase, self._cmd, self._idle
+        )
         state = self.state
         f0 = self._frame(state, self._yaw, self._cmd)
         self._yaw = _wrap(self._yaw + f0.root_yaw_rate * self.dt)
         frames = [f0]
         prev, cur, phase, yaw, cmd = self._prev, self._cur, self._phase, self._yaw, self._cmd.copy()
+        idle = self._idle.copy()
         for _ in range(horizon):
             cmd = self.filter(cmd, self._target)
-            prev, cur, phase = self._advance(prev, cur, phase, cmd)
+            prev, cur, phase, idle = self._advance(prev, cur, phase, cmd, idle)
             f = self._frame(self._interp(prev, cur, phase), yaw, cmd)
             yaw = _wrap(yaw + f.root_yaw_rate * self.dt)
             frames.append(f)
@@ -426,9 +459,12 @@ def rollout(
     states[0] = raws[0] = cur
     cmd = np.zeros((B, 3))
     bad = np.zeros(B, dtype=bool)
+    idle = np.zeros(B, dtype=np.int64)
     for t in range(T):
         cmd = filt(cmd, tc[t]) if filter_commands else filt.clamp(tc[t])
+        idle = stepper.update_idle(idle, cmd)
         nxt, raw = stepper(cur, cmd)
+        nxt = stepper.hold(nxt, idle)
         fin = np.all(np.isfinite(nxt), axis=1)
         bad |= ~fin
         nxt[~fin] = init if init.ndim == 1 else init[~fin]

@@ -86,6 +86,24 @@ def test_joint_positions_always_inside_limits(tmp_path):
     assert np.any(q > robot.POSITION_UPPER)  # the clamp is what keeps the first generator inside
 
 
+def test_idle_hold_brings_a_zero_command_to_standing(tmp_path):
+    p, _, _ = _tiny(tmp_path, bias=0.5)  # a model that drifts away from standing on its own
+    loaded = load_model(p)
+    gen = CMGGenerator(loaded)
+    standing = gen.standing_state[:29]
+    for _ in range(200):  # 4 s of zero command
+        f = gen.step((0.0, 0.0, 0.0)).frames[0]
+    assert np.abs(f.joint_positions - standing).max() < 1e-3
+    free = CMGGenerator(loaded, GeneratorOptions(idle_tau_s=0.0))
+    for _ in range(200):
+        g = free.step((0.0, 0.0, 0.0)).frames[0]
+    assert np.abs(g.joint_positions - standing).max() > 0.05
+    moving = CMGGenerator(loaded)
+    for _ in range(200):  # a non-zero command is never held
+        h = moving.step((0.5, 0.0, 0.0)).frames[0]
+    assert np.abs(h.joint_positions - standing).max() > 0.05
+
+
 def test_nonfinite_output_resets_to_standing(tmp_path):
     p, _, _ = _tiny(tmp_path)
     loaded = load_model(p)
