@@ -256,6 +256,12 @@ def bench_stack(steps: int, cpu_window: float) -> dict:
             while time.monotonic() < t_end:  # /cmd_vel streams at 20 Hz (teleop style)
                 ros.cmd(prev)
                 time.sleep(0.05)
+            with probe.lock:
+                settled = bool(probe.cmds) and abs(probe.cmds[-1][2] - 0.5 * prev) < 0.02
+            if not settled:  # the previous step never arrived: this sample would measure nothing
+                misses += 1
+                prev = v
+                continue
             t0 = ros.cmd(v)
             want = 0.5 * v  # action = v, target = default + 0.5 * action
             if probe.wait_for(lambda t0=t0, want=want: _moved(probe, t0, want) is not None, 0.45, 0.002):
@@ -450,7 +456,8 @@ def main(argv: list[str] | None = None) -> int:
         p.write_text(json.dumps(res, indent=1, default=float))
     (out / "latest.md").write_text(text + "\n")
     print(f"\nwrote {out / 'latest.json'} and {out / f'bench_{stamp}.json'}")
-    return 1 if res.get("errors") else 0
+    missed = res.get("stack", {}).get("cmd_vel_to_lowcmd", {}).get("misses", 0)
+    return 1 if res.get("errors") or missed else 0
 
 
 if __name__ == "__main__":

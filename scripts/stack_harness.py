@@ -39,13 +39,14 @@ def tiny_cmg(path: Path, hidden: int = 32, root_channels: bool = True) -> Path:
 
     torch.manual_seed(0)
     cfg = CMGConfig(
-        root_channels=True, hidden_dim=hidden, gate_hidden_dim=hidden, num_experts=2, num_layers=2
+        root_channels=root_channels, hidden_dim=hidden, gate_hidden_dim=hidden, num_experts=2, num_layers=2
     )
     rng = np.random.default_rng(0)
     d = cfg.state_dim
     standing = np.zeros(d)
     standing[: robot.NUM_JOINTS] = robot.DEFAULT_POSITION
-    standing[2 * robot.NUM_JOINTS] = robot.STANDING_PELVIS_HEIGHT if d > 2 * robot.NUM_JOINTS else 0.0
+    if d > 2 * robot.NUM_JOINTS:  # root channels: height first
+        standing[2 * robot.NUM_JOINTS] = robot.STANDING_PELVIS_HEIGHT
     data = standing + 0.01 * rng.normal(size=(200, d))
     st = NormStats.compute(data, rng.uniform(-1, 1, size=(200, 3)))
     model = CMG(cfg)
