@@ -7,8 +7,9 @@ clamps and command filter (the deployment code path), batched over all commands.
 
 Metrics (per grid command; all in ``eval_report.json`` / ``eval_report.md`` + ``eval_grid.png``):
 
-* ``diverged``: a non-finite state, or the normalized state pinned at the runtime's z-clip
-  (``max|z| >= state_z_clip``) at any time; ``max_abs_z`` over the last minute.
+* ``diverged``: a non-finite state, or the normalized raw output at the runtime's guard
+  (``max|z| >= state_z_clip``) during the last minute (i.e. not recovered); ``guard_hit_frames``
+  counts every frame at the guard (transient glitches); ``max_abs_z`` over the last minute.
 * ``limit_violation_frac`` / ``limit_excess_max``: fraction of frames where the raw model output
   leaves the joint limits by > 0.01 rad (the runtime clamps these), and the largest excess (rad).
 * ``activity``: mean std of the leg joint positions over the last 10 s (0 = frozen pose).
@@ -171,7 +172,8 @@ def evaluate(
             "cmd": cmds[b].tolist(),
             "cmd_clamped": res.commands[-1, b].astype(float).tolist(),
             "in_range": bool(np.allclose(res.commands[-1, b], cmds[b], atol=1e-4)),
-            "diverged": bool(res.nonfinite[b] or zr.max() >= z_all_clip),
+            "diverged": bool(res.nonfinite[b] or zr[-A:].max() >= z_all_clip),
+            "guard_hit_frames": int((zr.max(axis=1) >= z_all_clip).sum()),
             "max_abs_z": float(z.max()),
             "limit_violation_frac": float((excess.max(axis=1) > 0.01).mean()),
             "limit_excess_max": float(max(excess.max(), 0.0)),
@@ -198,13 +200,14 @@ def evaluate(
     chg = rollout(loaded, sched, options=opts)
     log(f"command-change rollouts: {change_rollouts} x {T} steps in {time.time() - t0:.1f} s")
     skip = int(np.round(1.5 * fps))
-    errs, slips, lim, div = [], [], [], []
+    errs, slips, lim, div, guard = [], [], [], [], []
     nseg_eval = min(nseg, 40)
     for b in range(change_rollouts):
         raw = chg.raw_states[1:, b, : robot.NUM_JOINTS]
         lim.append(float((np.maximum(raw - upper, lower - raw).max(axis=1) > 0.01).mean()))
         zr = np.abs(loaded.stats.normalize_state(chg.raw_states[1:, b].astype(np.float64)))
-        div.append(bool(chg.nonfinite[b] or zr.max() >= z_all_clip))
+        div.append(bool(chg.nonfinite[b] or zr[-A:].max() >= z_all_clip))
+        guard.append(int((zr.max(axis=1) >= z_all_clip).sum()))
         for k in range(nseg_eval):  # implied velocity per segment (FK cost bounded: first 40 segments)
             a, e = k * every + skip, min((k + 1) * every, T)
             if e - a < 20:
@@ -220,6 +223,8 @@ def evaluate(
         "rollouts": change_rollouts,
         "change_every_s": change_every_s,
         "diverged": int(sum(div)),
+        "guard_hit_frames": int(sum(guard)),
+        "rollouts_with_guard_hits": int(sum(g > 0 for g in guard)),
         "limit_violation_frac": float(np.mean(lim)),
         "mae_vx": float(errs[:, 0].mean()),
         "mae_vy": float(errs[:, 1].mean()),
@@ -238,6 +243,7 @@ def evaluate(
         "commands": B,
         "in_range_commands": len(inr),
         "diverged": int(sum(r["diverged"] for r in rows)),
+        "guard_hit_frames": int(sum(r["guard_hit_frames"] for r in rows)),
         "max_limit_violation_frac": float(max(r["limit_violation_frac"] for r in rows)),
         "mae_vx_in_range": float(np.mean([abs(r["err_vx"]) for r in inr])) if inr else None,
         "mae_vy_in_range": float(np.mean([abs(r["err_vy"]) for r in inr])) if inr else None,
@@ -302,7 +308,8 @@ def _markdown(rep: dict) -> str:
         f"last {s['analysis_window_s']:.0f} s. Trained command range: low {rep['command_low']}, "
         f"high {rep['command_high']} (grid commands outside it are clamped; `in range` = not clamped).",
         "",
-        f"- diverged: {s['diverged']} / {s['commands']}",
+        f"- diverged (non-finite, or at the ±8σ guard during the last minute): {s['diverged']} / "
+        f"{s['commands']}; frames at the guard over all rollouts: {s['guard_hit_frames']}",
         f"- worst joint-limit violation frequency (raw output, before the runtime clamp): "
         f"{s['max_limit_violation_frac']:.4f}",
         f"- implied-speed MAE vs command, in-range commands ({s['in_range_commands']}): "
@@ -311,7 +318,9 @@ def _markdown(rep: dict) -> str:
         f"- mean stance slip {s['mean_stance_slip']:.3f} m/s; frozen while commanded to move: "
         f"{s['frozen_while_moving']}",
         f"- command changes ({c['rollouts']} rollouts, new command every {c['change_every_s']} s): diverged "
-        f"{c['diverged']}, limit-violation frequency {c['limit_violation_frac']:.4f}, "
+        f"{c['diverged']}, transient guard hits {c['guard_hit_frames']} frames in "
+        f"{c['rollouts_with_guard_hits']} rollouts, "
+        f"limit-violation frequency {c['limit_violation_frac']:.4f}, "
         f"MAE vx {c['mae_vx']:.3f} "
         f"vy {c['mae_vy']:.3f} yaw {c['mae_yaw']:.3f}, slip {c['stance_slip']:.3f} m/s",
         "",
