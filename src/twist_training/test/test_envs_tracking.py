@@ -117,11 +117,13 @@ def test_noise_ramp_and_student_full_noise(motions):
 
 def test_falling_robot_terminates_and_resets(motions):
     env = make_env(motions, n=2, domain_rand__enabled=False)
-    done_any = False
+    done_any, reasons = False, 0.0
     for _ in range(60):
         out = env.step(np.full((2, 23), 10.0))  # saturated actions: the robot collapses
         done_any |= bool(np.any(out.done & ~out.time_out))
+        reasons += sum(v for k, v in out.log.items() if k.startswith("Termination/"))
     assert done_any
+    assert reasons > 0  # the per-reason termination rates are logged
     assert np.all(env.episode_length < 60)
 
 

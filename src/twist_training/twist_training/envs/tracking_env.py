@@ -290,15 +290,17 @@ class TrackingEnv:
         # terminations (C.1)
         tc = cfg.terminations
         rpy = quat_to_rpy(st.qpos[:, 3:7])
-        fail = (
-            (st.torso_force > tc.torso_contact_force)
-            | (np.abs(x.root_height - x.ref_root_height) > tc.root_height_diff)
-            | (np.abs(rpy[:, 0]) > tc.max_roll)
-            | (np.abs(rpy[:, 1]) > tc.max_pitch)
-            | (np.linalg.norm(st.qvel[:, 0:3], axis=-1) > tc.max_root_speed)
-        )
+        reasons = {
+            "torso_contact": st.torso_force > tc.torso_contact_force,
+            "root_height": np.abs(x.root_height - x.ref_root_height) > tc.root_height_diff,
+            "roll_pitch": (np.abs(rpy[:, 0]) > tc.max_roll) | (np.abs(rpy[:, 1]) > tc.max_pitch),
+            "root_speed": np.linalg.norm(st.qvel[:, 0:3], axis=-1) > tc.max_root_speed,
+        }
         if tc.pose_termination:
-            fail |= extra["pose_err_max"] > tc.pose_termination_dist**2
+            reasons["pose"] = extra["pose_err_max"] > tc.pose_termination_dist**2
+        fail = np.zeros(self.num_envs, dtype=bool)
+        for r in reasons.values():
+            fail |= r
         fail &= self.episode_length > 1
         fail |= ~np.all(np.isfinite(st.qpos), axis=-1)
         length = self.motions.length[self.motion_ids]
@@ -320,6 +322,8 @@ class TrackingEnv:
                 "Curriculum/mean_difficulty": float(self.motions.difficulty.mean()),
             }
         )
+        first = self.episode_length > 1
+        log.update({f"Termination/{k}": float((v & first).mean()) for k, v in reasons.items()})
         ids = np.flatnonzero(done)
         if len(ids):
             elapsed = self.episode_length[ids] * self.dt
