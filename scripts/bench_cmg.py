@@ -36,7 +36,7 @@ def _latency(fn, calls: int, warmup: int = 200) -> tuple[float, float]:
 
 
 def bench_model(path: Path, calls: int) -> list[tuple[str, float, float]]:
-    from cmg_generator.runtime import load_model
+    from cmg_generator.runtime import CMGGenerator, load_model
     from twist_training.cmg.export import export_onnx, export_torchscript
 
     tmp = Path(tempfile.mkdtemp())
@@ -53,6 +53,11 @@ def bench_model(path: Path, calls: int) -> list[tuple[str, float, float]]:
         c = np.zeros((1, 3), dtype=np.float32)
         p50, p99 = _latency(lambda loaded=loaded, z=z, c=c: loaded.backend(z, c), calls)
         rows.append((kind, p50, p99))
+    for kind in ("eager", "onnx"):  # the whole 50 Hz tick: filter, normalize, model, clamps, frame
+        gen = CMGGenerator.load(paths[kind])
+        gen.set_command(1.0, 0.0, 0.3)
+        p50, p99 = _latency(gen.step, calls)
+        rows.append((f"CMGGenerator.step ({kind})", p50, p99))
     return rows
 
 

@@ -320,10 +320,11 @@ def test_implied_velocity_of_a_sliding_free_gait(tmp_path):
 
     kin = Kinematics()
     # find how the left foot x moves with hip pitch (all else default; right leg lifted by knee bend)
-    T = 60
+    T = 20
     q = np.tile(robot.DEFAULT_POSITION, (T, 1))
     q[:, 9] = 1.2  # right knee bent: right foot is higher, left is the stance foot
-    q[:, 0] = np.linspace(-0.4, 0.2, T)  # left hip pitch sweeps: foot moves relative to the pelvis
+    # a small left hip-pitch sweep: the foot moves ~7 cm fore-aft and < 2 cm vertically (stays "planted")
+    q[:, 0] = np.linspace(-0.25, -0.15, T)
     fp, _, _, _ = kin.run(q)
     assert np.all(fp[:, 0, 2] < fp[:, 1, 2])
     v_foot = np.diff(fp[:, 0, 0]) * 50.0
