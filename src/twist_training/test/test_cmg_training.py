@@ -152,6 +152,17 @@ def test_procedural_clips_follow_their_commands_and_cache(tmp_path):
     np.testing.assert_array_equal(np.concatenate(again.states), s)  # served from the cache
 
 
+def test_command_samplers_cover_their_ranges():
+    from twist_training.cmg.data_adapter import sample_command, sample_slow_straight_command
+
+    rng = np.random.default_rng(0)
+    a = np.array([sample_command(rng) for _ in range(2000)])
+    assert a[:, 0].min() < -0.6 and a[:, 0].max() > 3.0 and np.abs(a[:, 1]).max() > 0.5
+    assert np.abs(a[:, 2]).max() > 1.2 and (np.abs(a).max(axis=1) == 0).mean() > 0.08  # some standing
+    b = np.array([sample_slow_straight_command(rng) for _ in range(500)])
+    assert np.all(b[:, 1:] == 0) and np.abs(b[:, 0]).max() <= 0.9 and b[:, 0].min() < -0.5
+
+
 def test_window_sampler_cuts_windows_inside_clips(tmp_path):
     clips = with_mirrors(_tiny_clips())
     cfg = _tiny_cfg(tmp_path, sampling="balanced")

@@ -21,6 +21,7 @@ class TrainConfig:
     # --- data
     data_dir: str | None = None  # npz dir or windowed .pt (upstream layout) instead of the default set
     procedural_minutes: float = 20.0  # minutes of procedural gaits added to the real clips (0 = none)
+    procedural_slow_minutes: float = 0.0  # extra procedural minutes of slow straight walking (|vx| <= 0.9)
     cache_dir: str = "runs/cache"  # where generated procedural data are cached
     smooth_s: float = 1.0  # command label smoothing window (s)
     mirror: bool = True  # add left/right mirrored copies (seed)

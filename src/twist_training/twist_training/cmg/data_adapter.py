@@ -256,6 +256,15 @@ def sample_command(rng: np.random.Generator) -> tuple[float, float, float]:
     return (float(vx), float(vy), float(yaw))
 
 
+def sample_slow_straight_command(rng: np.random.Generator) -> tuple[float, float, float]:
+    """Slow straight walking (the regime autoregressive models most easily collapse into shuffling)."""
+    if rng.random() < 0.15:
+        return (0.0, 0.0, 0.0)
+    v = rng.uniform(0.1, 0.9) * (1.0 if rng.random() < 0.65 else -1.0)
+    return (float(v), 0.0, 0.0)
+
+
+COMMAND_SAMPLERS = {"default": sample_command, "slow_straight": sample_slow_straight_command}
 PROCEDURAL_VERSION = 1
 
 
@@ -267,6 +276,7 @@ def procedural_clips(
     segment_s: tuple[float, float] = (2.0, 6.0),
     cache_dir: str | Path | None = None,
     log=None,
+    sampler: str = "default",
 ) -> CMGClips:
     """Random piecewise-constant command sequences rendered by the data layer's gait generator.
 
@@ -278,7 +288,9 @@ def procedural_clips(
     key = (
         f"cmg_procedural_v{PROCEDURAL_VERSION}_{minutes:g}min_seed{seed}_clip{clip_s:g}"
         f"_seg{segment_s[0]:g}-{segment_s[1]:g}_{'root' if root_channels else '58'}"
+        + ("" if sampler == "default" else f"_{sampler}")
     )
+    draw = COMMAND_SAMPLERS[sampler]
     if cache_dir is not None:
         f = Path(cache_dir) / f"{key}.npz"
         if f.is_file():
@@ -295,7 +307,7 @@ def procedural_clips(
         t = 1.0
         while t < clip_s:
             dur = float(rng.uniform(*segment_s))
-            segs.append((dur, sample_command(rng)))
+            segs.append((dur, draw(rng)))
             t += dur
         if rng.random() < 0.5:
             segs.append((2.5, (0.0, 0.0, 0.0)))
@@ -355,6 +367,7 @@ def load_default_clips(
     seed: int = 0,
     cache_dir: str | Path | None = None,
     log=None,
+    slow_minutes: float = 0.0,
 ) -> CMGClips:
     """The default CMG training clips.
 
@@ -368,6 +381,12 @@ def load_default_clips(
     parts = [real_clips(root_channels, smooth_s)]
     if procedural_minutes > 0:
         parts.append(procedural_clips(procedural_minutes, seed, root_channels, cache_dir=cache_dir, log=log))
+    if slow_minutes > 0:
+        parts.append(
+            procedural_clips(
+                slow_minutes, seed + 1, root_channels, cache_dir=cache_dir, log=log, sampler="slow_straight"
+            )
+        )
     return concat_clips(*parts)
 
 

@@ -234,6 +234,7 @@ def train_cmg(
             cfg.seed,
             cfg.cache_dir or None,
             log,
+            cfg.procedural_slow_minutes,
         )
     if cfg.mirror:
         clips = with_mirrors(clips)
