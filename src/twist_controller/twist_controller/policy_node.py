@@ -80,6 +80,7 @@ class PolicyNode(Node):
         self.pub_latency = self.create_publisher(Float32, "~/step_latency", 10)
         self.create_timer(1.0 / rate, self._tick)
         self._last_reason = ""
+        self._last_warn = -1e9
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -139,9 +140,11 @@ class PolicyNode(Node):
             return
         result = self.runtime.step(self._now())
         if result.targets is None:
-            if result.reason != self._last_reason:
+            # once per cause (the text before the ages in parentheses), at most once per second
+            cause = result.reason.split(" (")[0]
+            if cause != self._last_reason and self._now() - self._last_warn >= 1.0:
                 self.get_logger().warning(f"not commanding: {result.reason}")
-            self._last_reason = result.reason
+                self._last_reason, self._last_warn = cause, self._now()
             return
         if self._last_reason:
             self.get_logger().info("inputs fresh: commanding")
