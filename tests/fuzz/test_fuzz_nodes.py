@@ -132,6 +132,16 @@ def _warn_lines(text: str) -> int:
     return sum(1 for line in text.splitlines() if "[WARN]" in line or "[ERROR]" in line)
 
 
+def _top_warnings(text: str, n: int = 5) -> list[str]:
+    import collections
+    import re
+
+    lines = [
+        re.sub(r"\[\d+\.\d+\]", "", ln)[:100] for ln in text.splitlines() if "[WARN]" in ln or "[ERROR]" in ln
+    ]
+    return [f"{c} x {ln}" for ln, c in collections.Counter(lines).most_common(n)]
+
+
 def test_fuzz_running_nodes(fuzz, nodes):
     from twist_controller.unitree_io import LowState
 
@@ -221,7 +231,10 @@ def test_fuzz_running_nodes(fuzz, nodes):
         for name in ("pd_bridge", "cmg_node", "reference_mux", "policy_node", "cmg_stamped"):
             assert stack.alive(name), f"{name} died under fuzzing:\n{stack.log(name)[-2000:]}"
             warns = _warn_lines(stack.log(name))
-            assert warns <= MAX_WARN_PER_S * (fuzz_s + 5), f"{name}: {warns} warnings in {fuzz_s:.0f} s"
+            assert warns <= MAX_WARN_PER_S * (fuzz_s + 5), (
+                f"{name}: {warns} warnings in {fuzz_s:.0f} s, e.g.\n"
+                + "\n".join(_top_warnings(stack.log(name)))
+            )
         for topic in ("/reference_motion/cmg", "/reference_motion", "/fuzz/stamped_out"):
             assert ros.count[topic] > before[topic], f"{topic} went silent after fuzzing"
         assert len(ros.cs) > n_cs, "pd_bridge stopped reporting"
