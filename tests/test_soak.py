@@ -42,6 +42,7 @@ _spec.loader.exec_module(H)
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "600"))
 RSS_GROWTH_MIB = 25.0
+pytestmark.append(pytest.mark.timeout(SOAK_SECONDS + 300))  # pytest.ini's 300 s is for ordinary tests
 RESULTS = REPO / "runs" / "reliability" / "soak.json"
 
 SEQ_PUBLISHER = r"""
