@@ -347,6 +347,7 @@ def summarize(eps: list[dict]) -> dict:
             for k in ("pelvis", "tilt", "watchdog", "other")
         },
         "startup_rearms": int(sum(e.get("startup_rearms", 0) for e in ok)),
+        "startup_retries": int(sum("retried_after" in e for e in eps)),
         "fall_rate": float(np.mean([e["fell"] for e in ok])) if ok else float("nan"),
         "mean_survived_s": agg("survived_s"),
         "mean_vel_err_xy_mps": agg("vel_err_xy_mps"),
@@ -444,6 +445,7 @@ def main(argv=None) -> int:
     ap.add_argument("--fall-height", type=float, default=0.5, help="m, pelvis height counted as a fall")
     ap.add_argument("--startup-timeout", type=float, default=120.0)
     ap.add_argument("--dds-domain", type=int, default=None, help="Unitree DDS domain (100 + pid %% 100)")
+    ap.add_argument("--retries", type=int, default=1, help="retries of an episode that failed to start")
     ap.add_argument("--out", default="", help="output dir (default runs/eval/<UTC timestamp>)")
     args = ap.parse_args(argv)
     if args.dds_domain is None:
@@ -470,6 +472,13 @@ def main(argv=None) -> int:
         for i in range(args.episodes):
             segs = command_sequence(rng, args.duration)
             ep = run_episode(mon, i, segs, args, out)
+            for _ in range(args.retries):  # start-up failures (not falls) get a fresh stack
+                if not ep["error"]:
+                    break
+                print(f"episode {i}: not run ({ep['error']}); retrying", flush=True)
+                first_error = ep["error"]
+                ep = run_episode(mon, i, segs, args, out)
+                ep["retried_after"] = first_error
             eps.append(ep)
             if ep["error"]:
                 print(f"episode {i}: NOT RUN: {ep['error']}", flush=True)
