@@ -433,6 +433,42 @@ def plot(eps: list[dict], path: Path) -> bool:
     return True
 
 
+def write_outputs(eps, args, out: Path, policy_used: str, wall_s: float, final: bool) -> dict:
+    """results.json + report.md (+ eval.png when final); also called after every episode (partial)."""
+    summary = summarize(eps)
+    meta = {
+        "policy": policy_used,
+        "cmg": args.cmg or "shipped",
+        "conditions": {k: v for k, v in vars(args).items() if k != "out"},
+        "command_ranges": RANGES,
+        "complete": final,
+        "wall_time_s": round(wall_s, 1),
+        "utc": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    results = {"meta": meta, "summary": summary, "episodes": eps}
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    tbl = table(eps, summary)
+    plotted = plot(eps, out / "eval.png") if final else False
+    md = [
+        "# Stack evaluation (DDS simulator + full ROS graph)",
+        "",
+        ("" if final else f"**PARTIAL: {len(eps)} of {args.episodes} episodes so far.**\n\n")
+        + f"policy `{policy_used}`, CMG `{meta['cmg']}`, seed {args.seed}, {args.episodes} episodes x "
+        f"{args.duration} s after the band release (held {args.hold} s in POLICY first), "
+        f"settle {args.settle} s, "
+        f"fall = pelvis < {args.fall_height} m or bridge leaves POLICY; wall time {meta['wall_time_s']} s.",
+        "",
+        tbl,
+        "",
+        "![eval](eval.png)" if plotted else "",
+    ]
+    (out / "report.md").write_text("\n".join(md) + "\n")
+    if final:
+        print(tbl)
+        print(f"written: {out}/results.json, report.md" + (", eval.png" if plotted else ""))
+    return summary
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--episodes", type=int, default=100)
@@ -480,6 +516,7 @@ def main(argv=None) -> int:
                 ep = run_episode(mon, i, segs, args, out)
                 ep["retried_after"] = first_error
             eps.append(ep)
+            write_outputs(eps, args, out, policy_used, time.monotonic() - t_all, final=False)
             if ep["error"]:
                 print(f"episode {i}: NOT RUN: {ep['error']}", flush=True)
             else:
@@ -492,34 +529,7 @@ def main(argv=None) -> int:
     finally:
         mon.node.destroy_node()
         rclpy.shutdown()
-    summary = summarize(eps)
-    meta = {
-        "policy": policy_used,
-        "cmg": args.cmg or "shipped",
-        "conditions": {k: v for k, v in vars(args).items() if k != "out"},
-        "command_ranges": RANGES,
-        "wall_time_s": round(time.monotonic() - t_all, 1),
-        "utc": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    results = {"meta": meta, "summary": summary, "episodes": eps}
-    (out / "results.json").write_text(json.dumps(results, indent=1))
-    tbl = table(eps, summary)
-    plotted = plot(eps, out / "eval.png")
-    md = [
-        "# Stack evaluation (DDS simulator + full ROS graph)",
-        "",
-        f"policy `{policy_used}`, CMG `{meta['cmg']}`, seed {args.seed}, {args.episodes} episodes x "
-        f"{args.duration} s after the band release (held {args.hold} s in POLICY first), "
-        f"settle {args.settle} s, "
-        f"fall = pelvis < {args.fall_height} m or bridge leaves POLICY; wall time {meta['wall_time_s']} s.",
-        "",
-        tbl,
-        "",
-        "![eval](eval.png)" if plotted else "(no plot: matplotlib is not installed)",
-    ]
-    (out / "report.md").write_text("\n".join(md) + "\n")
-    print(tbl)
-    print(f"written: {out}/results.json, report.md" + (", eval.png" if plotted else ""))
+    summary = write_outputs(eps, args, out, policy_used, time.monotonic() - t_all, final=True)
     return 0 if summary["episodes_evaluated"] == args.episodes else 1
 
 
