@@ -338,7 +338,7 @@ def summarize(eps: list[dict]) -> dict:
 
     tau_max = [e["tau_peak_nm"] for e in ok if e.get("tau_peak_nm") is not None]
     return {
-        "episodes_requested": len(eps),
+        "episodes_attempted": len(eps),
         "episodes_evaluated": len(ok),
         "episodes_failed_to_run": len(eps) - len(ok),
         "falls": int(sum(e["fell"] for e in ok)),
@@ -436,12 +436,13 @@ def plot(eps: list[dict], path: Path) -> bool:
 def write_outputs(eps, args, out: Path, policy_used: str, wall_s: float, final: bool) -> dict:
     """results.json + report.md (+ eval.png when final); also called after every episode (partial)."""
     summary = summarize(eps)
+    summary["episodes_requested"] = args.episodes
     meta = {
         "policy": policy_used,
         "cmg": args.cmg or "shipped",
         "conditions": {k: v for k, v in vars(args).items() if k != "out"},
         "command_ranges": RANGES,
-        "complete": final,
+        "complete": final and len(eps) == args.episodes,
         "wall_time_s": round(wall_s, 1),
         "utc": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -452,7 +453,7 @@ def write_outputs(eps, args, out: Path, policy_used: str, wall_s: float, final: 
     md = [
         "# Stack evaluation (DDS simulator + full ROS graph)",
         "",
-        ("" if final else f"**PARTIAL: {len(eps)} of {args.episodes} episodes so far.**\n\n")
+        ("" if meta["complete"] else f"**PARTIAL: {len(eps)} of {args.episodes} episodes.**\n\n")
         + f"policy `{policy_used}`, CMG `{meta['cmg']}`, seed {args.seed}, {args.episodes} episodes x "
         f"{args.duration} s after the band release (held {args.hold} s in POLICY first), "
         f"settle {args.settle} s, "
@@ -508,6 +509,9 @@ def main(argv=None) -> int:
         for i in range(args.episodes):
             segs = command_sequence(rng, args.duration)
             ep = run_episode(mon, i, segs, args, out)
+            if not rclpy.ok():  # SIGINT: rclpy shut its context down; keep what was measured
+                print(f"interrupted during episode {i}: stopping, writing partial results", flush=True)
+                break
             for _ in range(args.retries):  # start-up failures (not falls) get a fresh stack
                 if not ep["error"]:
                     break
@@ -526,9 +530,12 @@ def main(argv=None) -> int:
                     f"tau_peak={ep['tau_peak_nm']} startup={ep['startup_s']}s",
                     flush=True,
                 )
+    except KeyboardInterrupt:
+        print("interrupted: writing partial results", flush=True)
     finally:
         mon.node.destroy_node()
-        rclpy.shutdown()
+        if rclpy.ok():
+            rclpy.shutdown()
     summary = write_outputs(eps, args, out, policy_used, time.monotonic() - t_all, final=True)
     return 0 if summary["episodes_evaluated"] == args.episodes else 1
 
