@@ -69,6 +69,9 @@ PURE_MODULES = (
     "cmg_generator",
     "twist_controller.policy_runtime",
     "g1_bringup.graph",
+    "twist_controller.reference",
+    "g1_bringup.mux_core",
+    "cmg_generator.runtime",
     "g1_bringup.teleop_core",
     "g1_bringup.launch_gen",
 )

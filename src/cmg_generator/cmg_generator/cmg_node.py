@@ -24,7 +24,8 @@ from rclpy.node import Node
 
 from cmg_generator.command_input import CommandInput, CommandInputConfig
 from twist_controller.node_main import run_node
-from twist_msgs.msg import ReferenceFrame, ReferenceMotion
+from twist_controller.reference_msgs import frame_to_msg
+from twist_msgs.msg import ReferenceMotion
 
 SHIPPED_MODEL_NAMES = ("cmg_g1_small.pt", "cmg_g1.pt")
 
@@ -42,20 +43,6 @@ def shipped_model() -> Path | None:
             return share / name
     found = sorted(share.glob("*.pt")) if share.is_dir() else []
     return found[0] if found else None
-
-
-def frame_to_msg(frame) -> ReferenceFrame:
-    msg = ReferenceFrame()
-    msg.joint_positions = np.asarray(frame.joint_positions, dtype=np.float32)
-    msg.joint_velocities = np.asarray(frame.joint_velocities, dtype=np.float32)
-    msg.root_height = float(frame.root_height)
-    msg.root_roll = float(frame.root_roll)
-    msg.root_pitch = float(frame.root_pitch)
-    msg.root_yaw = float(frame.root_yaw)
-    v = np.asarray(frame.root_linear_velocity, dtype=np.float64)
-    msg.root_linear_velocity.x, msg.root_linear_velocity.y, msg.root_linear_velocity.z = map(float, v)
-    msg.root_yaw_rate = float(frame.root_yaw_rate)
-    return msg
 
 
 class CMGNode(Node):

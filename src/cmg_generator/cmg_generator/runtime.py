@@ -42,6 +42,7 @@ import numpy as np
 
 from cmg_generator.artifact import NormStats
 from twist_controller import robot
+from twist_controller.reference import Frame as ReferenceFrame
 
 OUTPUT_DT = 0.02  # s: the reference stream is 50 Hz
 META_KEY = "cmg_meta"  # ONNX metadata_props key / TorchScript extra file stem holding stats+metadata
@@ -49,20 +50,6 @@ ROOT_OFFSET = 2 * robot.NUM_JOINTS  # first root channel in a 65-channel state
 
 
 # ----------------------------------------------------------------------------- reference frames
-@dataclass
-class ReferenceFrame:
-    """One 50 Hz reference (mirrors twist_msgs/ReferenceFrame). Joint arrays: G1 29-DOF order."""
-
-    joint_positions: np.ndarray  # (29,) rad
-    joint_velocities: np.ndarray  # (29,) rad/s
-    root_height: float  # m
-    root_roll: float  # rad
-    root_pitch: float  # rad
-    root_yaw: float  # rad, integrated heading in the generator's own world frame
-    root_linear_velocity: np.ndarray  # (3,) m/s in the pelvis frame
-    root_yaw_rate: float  # rad/s
-
-
 @dataclass
 class ReferenceMotion:
     """frames[0] = now, frames[k] = k*dt later (look-ahead under the current command)."""

@@ -38,8 +38,9 @@ from std_msgs.msg import String
 
 from g1_bringup.mux_core import DT, Frame, validate_frame
 from g1_bringup.player_core import PlayerConfig, PlayerCore, load_tracks
-from g1_bringup.reference_mux import motion_to_msg, msg_to_frame
+from g1_bringup.reference_mux import motion_to_msg
 from twist_controller.node_main import run_node
+from twist_controller.reference_msgs import msg_to_frame
 from twist_msgs.msg import ReferenceMotion
 
 SOURCE_PREFIX = "motion_player"

@@ -56,9 +56,10 @@ from g1_bringup.redis_layouts import (
     mimic_to_frame,
     state_body,
 )
-from g1_bringup.reference_mux import motion_to_msg, msg_to_frame
+from g1_bringup.reference_mux import motion_to_msg
 from twist_controller import robot
 from twist_controller.node_main import run_node
+from twist_controller.reference_msgs import msg_to_frame
 from twist_msgs.msg import JointTargets, ReferenceMotion
 
 STATE_TIMEOUT = 0.1  # s: joint states / IMU / targets older than this are not used
