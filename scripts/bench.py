@@ -381,12 +381,12 @@ def table(res: dict) -> str:
             j = s[key]
             if "std_ms" in j:
                 val = f"period {j['mean_period_ms']:.2f} ms, std {j['std_ms']:.2f} ms,"
-                val += f" p99 |dev| {j['p99_abs_dev_ms']:.2f} ms, max {j['max_abs_dev_ms']:.1f} ms"
+                val += f" p99 abs. dev. {j['p99_abs_dev_ms']:.2f} ms, max {j['max_abs_dev_ms']:.1f} ms"
                 rows.append((f"{label} jitter", val, f"publish stamps, {j['samples']} periods"))
         lp = s["lowcmd_period"]
         if "std_ms" in lp:
             val = f"{s['lowcmd_rate_hz']:.1f} Hz, period std {lp['std_ms']:.2f} ms,"
-            val += f" max |dev| {lp['max_abs_dev_ms']:.1f} ms"
+            val += f" max abs. dev. {lp['max_abs_dev_ms']:.1f} ms"
             rows.append(("pd_bridge LowCmd", val, "200 Hz configured, on the wire"))
         cpu = ", ".join(f"{k} {v:.0f}%" for k, v in s["cpu_pct_of_one_core"].items())
         cond = f"{s['cpu_window_s']:.0f} s window, load {s['loadavg_during']}"
