@@ -40,7 +40,8 @@ _spec.loader.exec_module(H)
 
 pytestmark = pytest.mark.ros
 STATE_TIMEOUT = TARGET_TIMEOUT = 0.1  # pd_bridge.yaml defaults
-DETECT_SLACK = 0.05  # s allowed beyond the configured timeout (bridge tick 5 ms + a loaded 2-core box)
+DETECT_SLACK = 0.1  # s allowed beyond the configured timeout: bridge tick 5 ms + scheduling on a shared,
+# loaded 2-core box (measured 3-5 ms beyond at load ~4; the slack catches a broken timeout, not jitter)
 MAX_DQ = 10.0  # rad/s: a thrown robot shows tens of rad/s; a damped or held one stays far below
 MAX_TAU_RATIO = 1.0  # |tau| <= the spec torque limit (the simulator also clips there)
 RESULTS = REPO / "runs" / "reliability" / "faults.json"
