@@ -364,8 +364,10 @@ def test_fuzz_lowstate_values_into_safety(fuzz):
     fuzz(st.tuples(near(N, 0.3, robot.DEFAULT_POSITION), near(N, 5.0), quat, st.booleans()), check)
 
 
-def test_fuzz_lowcmd_into_simulator(fuzz):
-    """Whatever LowCmd reaches the simulator, physics stays finite (non-finite motors get zero torque)."""
+def test_fuzz_lowcmd_into_simulator(fuzz, monkeypatch, tmp_path):
+    """Whatever LowCmd reaches the simulator, physics stays finite (non-finite motors get zero torque;
+    absurd finite gains overflow ctrl and MuJoCo resets the state, logging to MUJOCO_LOG.TXT in cwd)."""
+    monkeypatch.chdir(tmp_path)
     from g1_bringup.sim_core import SimConfig, SimCore, command_from_lowcmd
     from twist_controller.unitree_io import LowCmd
 
