@@ -263,9 +263,13 @@ def bench_stack(steps: int, cpu_window: float) -> dict:
                 prev = v
                 continue
             t0 = ros.cmd(v)
-            want = 0.5 * v  # action = v, target = default + 0.5 * action
-            if probe.wait_for(lambda t0=t0, want=want: _moved(probe, t0, want) is not None, 0.45, 0.002):
-                lat.append(_moved(probe, t0, want) - t0)
+            start, want = 0.5 * prev, 0.5 * v  # action = v, target = default + 0.5 * action
+
+            def moved(t0=t0, start=start, want=want):
+                return _moved(probe, t0, start, want)
+
+            if probe.wait_for(lambda: moved() is not None, 0.45, 0.002):
+                lat.append(moved() - t0)
             else:
                 misses += 1
             prev = v
@@ -276,7 +280,7 @@ def bench_stack(steps: int, cpu_window: float) -> dict:
             "p90_ms": _pct(lat, 90) * 1e3,
             "p99_ms": _pct(lat, 99) * 1e3,
             "max_ms": float(max(lat) * 1e3) if lat else float("nan"),
-            "note": "publish of a /cmd_vel step -> first LowCmd on the wire whose joint targets moved",
+            "note": "publish of a /cmd_vel step -> first LowCmd on the wire whose targets moved (>5 mrad)",
         }
         # ---- jitter and CPU at real time (steady command)
         with ros.lock:
@@ -314,11 +318,14 @@ def bench_stack(steps: int, cpu_window: float) -> dict:
     return res
 
 
-def _moved(probe, t0: float, want: float) -> float | None:
-    """Time of the first LowCmd after t0 whose max |q - default| is within 0.02 rad of ``want``."""
+def _moved(probe, t0: float, start: float, want: float) -> float | None:
+    """Time of the first LowCmd after t0 whose targets moved 5 mrad from ``start`` toward ``want``
+    (max |q - default| over the joints). The first response, not the end of cmg_node's command
+    ramp (max_accel), so the figure is the pipeline's latency."""
+    sign = 1.0 if want > start else -1.0
     with probe.lock:
         for t, mode, dev in probe.cmds:
-            if t >= t0 and mode == "ACTIVE" and abs(dev - want) < 0.02:
+            if t >= t0 and mode == "ACTIVE" and sign * (dev - start) > 0.005:
                 return t
     return None
 
