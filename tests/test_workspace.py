@@ -61,6 +61,7 @@ print("ok")
 PURE_MODULES = (
     "twist_training",
     "twist_training.cli",
+    "twist_training.config_flags",
     "twist_controller.robot",
     "twist_controller.g1_model",
     "twist_controller.observations",

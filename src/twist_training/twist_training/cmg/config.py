@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+
+from twist_training.config_flags import add_dataclass_flags, field_type, given_flags, parse_bool
 
 
 @dataclass
@@ -82,49 +82,25 @@ class TrainConfig:
         return cls.from_dict(d)
 
 
-def _base_type(f: dataclasses.Field) -> type:
-    hints = typing.get_type_hints(TrainConfig)
-    t = hints[f.name]
-    if isinstance(t, types.UnionType) or typing.get_origin(t) is typing.Union:
-        args = [a for a in typing.get_args(t) if a is not type(None)]
-        t = args[0]
-    return t
-
-
 def _coerce(f: dataclasses.Field, v: Any) -> Any:
+    """A YAML/dict value converted to the field's declared type."""
     if v is None:
         return None
-    t = _base_type(f)
+    t = field_type(TrainConfig, f.name)
     if t is bool:
         if isinstance(v, str):
-            if v.lower() in ("1", "true", "yes", "on"):
-                return True
-            if v.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(f"{f.name}: not a boolean: {v!r}")
+            try:
+                return parse_bool(v)
+            except argparse.ArgumentTypeError:
+                raise ValueError(f"{f.name}: not a boolean: {v!r}") from None
         return bool(v)
     return t(v)
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """One ``--field`` flag per TrainConfig field (default None = keep YAML/dataclass value)."""
-    for f in fields(TrainConfig):
-        t = _base_type(f)
-        meta = "BOOL" if t is bool else t.__name__.upper()
-        parser.add_argument(
-            f"--{f.name.replace('_', '-')}",
-            dest=f.name,
-            default=None,
-            metavar=meta,
-            help=f"(default {f.default})",
-        )
+    add_dataclass_flags(parser, TrainConfig)
 
 
 def config_from_args(args: argparse.Namespace, base: TrainConfig | None = None) -> TrainConfig:
-    cfg = base or TrainConfig()
-    overrides = {}
-    for f in fields(TrainConfig):
-        v = getattr(args, f.name, None)
-        if v is not None:
-            overrides[f.name] = _coerce(f, v)
-    return dataclasses.replace(cfg, **overrides)
+    return dataclasses.replace(base or TrainConfig(), **given_flags(args, TrainConfig))

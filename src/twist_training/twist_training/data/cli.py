@@ -19,14 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-
-def _bool(s: str) -> bool:
-    v = str(s).strip().lower()
-    if v in ("1", "true", "yes", "on"):
-        return True
-    if v in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
+from twist_training.config_flags import add_dataclass_flags, given_flags
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,17 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", type=Path, help="YAML file with DatasetConfig fields")
     p.add_argument("--print-config", action="store_true", help="print the effective config as YAML and exit")
-    defaults = DatasetConfig()
-    for f in dataclasses.fields(DatasetConfig):
-        flag = "--" + f.name.replace("_", "-")
-        default = getattr(defaults, f.name)
-        if isinstance(default, bool):
-            p.add_argument(flag, type=_bool, default=None, metavar="BOOL", help=f"(default {default})")
-        elif isinstance(default, list):
-            elem = float if f.name.endswith("_edges") else str
-            p.add_argument(flag, type=elem, nargs="*", default=None, help=f"(default {default})")
-        else:
-            p.add_argument(flag, type=type(default), default=None, help=f"(default {default})")
+    add_dataclass_flags(p, DatasetConfig)
     return p
 
 
@@ -74,10 +57,7 @@ def config_from_args(args) -> object:
                 f"make_dataset: unknown keys in {args.config}: {unknown}; known: {sorted(known)}"
             )
         values.update(data)
-    for f in dataclasses.fields(DatasetConfig):
-        v = getattr(args, f.name, None)
-        if v is not None:
-            values[f.name] = v
+    values.update(given_flags(args, DatasetConfig))
     return DatasetConfig(**values)
 
 
