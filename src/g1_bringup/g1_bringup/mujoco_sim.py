@@ -16,6 +16,7 @@ this module is the thin DDS + ROS shell around it:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -26,6 +27,7 @@ import time
 import numpy as np
 
 from g1_bringup.sim_core import SimConfig, SimCore, command_from_lowcmd
+from twist_controller.node_main import spinning_in_background
 
 PARAMS = {
     "dds_domain": 1,
@@ -275,12 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     args, ros_args = ap.parse_known_args(argv)
 
     node = None
-    rclpy = None
     if args.no_ros:
         params = dict(PARAMS)
     else:
         import rclpy
-        from rclpy.executors import SingleThreadedExecutor
 
         rclpy.init(args=["mujoco_sim", *ros_args])
         node = rclpy.create_node("mujoco_sim")
@@ -306,25 +306,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: runner.stop())
-    spin_thread = None
-    if node is not None:
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        spin_thread = threading.Thread(target=executor.spin, daemon=True)
-        spin_thread.start()
-    try:
-        runner.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if args.print_status:
-            print(json.dumps(runner.status()), flush=True)
-        if node is not None:
-            executor.shutdown(timeout_sec=0.5)
-            spin_thread.join(timeout=1.0)
-            node.destroy_node()
-            if rclpy.ok():
-                rclpy.shutdown()
+    with spinning_in_background(node) if node is not None else contextlib.nullcontext():
+        try:
+            runner.run()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if args.print_status:
+                print(json.dumps(runner.status()), flush=True)
     return 0
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
+import threading
 from collections.abc import Callable
 
 
@@ -34,3 +36,24 @@ def run_node(factory: Callable[[], object], argv: list[str] | None = None) -> in
         if rclpy.ok():
             rclpy.shutdown()
     return 0
+
+
+@contextlib.contextmanager
+def spinning_in_background(node):
+    """Spin ``node`` on a daemon thread while the caller runs its own loop (the simulator's physics,
+    the bridge's LowCmd loop); on exit stop spinning, destroy the node and shut rclpy down."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    spin = threading.Thread(target=executor.spin, daemon=True)
+    spin.start()
+    try:
+        yield node
+    finally:
+        executor.shutdown(timeout_sec=0.5)
+        spin.join(timeout=1.0)
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()

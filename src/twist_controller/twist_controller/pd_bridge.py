@@ -27,6 +27,7 @@ import time
 import numpy as np
 
 from twist_controller import robot
+from twist_controller.node_main import spinning_in_background
 from twist_controller.safety import Mode, SafetyConfig, SafetyStateMachine
 
 PARAMS = {
@@ -389,7 +390,6 @@ def hold_pose_client(rate_hz: float = 50.0) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
 
     argv = sys.argv if argv is None else argv
     if len(argv) >= 3 and argv[1] == "--set-mode":
@@ -418,18 +418,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: bridge.stop())
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    spin = threading.Thread(target=executor.spin, daemon=True)
-    spin.start()
-    try:
+    with spinning_in_background(node):
         bridge.run()
-    finally:
-        executor.shutdown(timeout_sec=0.5)
-        spin.join(timeout=1.0)
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
     return 0
 
 
