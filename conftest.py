@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
 _domain_counter = itertools.count()
+
+# Tests share the process-running helpers of scripts/ (stack_harness) with the benchmarks.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "scripts"))
 
 
 def pytest_addoption(parser):

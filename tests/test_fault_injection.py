@@ -18,7 +18,6 @@ is slow and writes its numbers to ``runs/reliability/faults.json`` (read by docs
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import signal
@@ -34,9 +33,7 @@ pytest.importorskip("twist_msgs.msg", reason="twist_msgs not built (run scripts/
 pytest.importorskip("cyclonedds", reason="needs cyclonedds (scripts/setup.sh)")
 
 REPO = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("stack_harness", REPO / "scripts" / "stack_harness.py")
-H = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(H)
+import stack_harness as H  # noqa: E402  (scripts/ is on sys.path, see conftest.py)
 
 pytestmark = pytest.mark.ros
 STATE_TIMEOUT = TARGET_TIMEOUT = 0.1  # pd_bridge.yaml defaults

@@ -17,7 +17,6 @@ Results go to ``runs/reliability/soak.json`` (docs/reliability.md). Slow: runs o
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -35,9 +34,7 @@ pytest.importorskip("twist_msgs.msg", reason="twist_msgs not built (run scripts/
 pytest.importorskip("cyclonedds", reason="needs cyclonedds (scripts/setup.sh)")
 
 REPO = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("stack_harness", REPO / "scripts" / "stack_harness.py")
-H = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(H)
+import stack_harness as H  # noqa: E402  (scripts/ is on sys.path, see conftest.py)
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "600"))

@@ -12,57 +12,24 @@ import subprocess
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="needs the ROS venv (source scripts/env.sh)")
 pytest.importorskip("twist_msgs.msg", reason="twist_msgs not built (run scripts/setup.sh)")
 
+import stack_harness as H  # noqa: E402  (scripts/ is on sys.path, see conftest.py)
 from geometry_msgs.msg import Twist  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
-from twist_controller import robot  # noqa: E402
 from twist_msgs.msg import ControllerState, JointTargets, ReferenceMotion  # noqa: E402
 
 pytestmark = pytest.mark.ros
 STACK = Path(__file__).resolve().parents[1] / "install" / "lib" / "g1_bringup" / "stack"
 
 
-def make_tiny_cmg(path: Path) -> Path:
-    import torch
-
-    from cmg_generator.artifact import NormStats, make_metadata, save_artifact
-    from cmg_generator.model import CMG, CMGConfig
-
-    torch.manual_seed(0)
-    model = CMG(CMGConfig(root_channels=True, hidden_dim=16, gate_hidden_dim=8))
-    d = model.state_dim
-    rng = np.random.default_rng(0)
-    states = rng.normal(size=(200, d)) * 0.05
-    states[:, :29] += robot.DEFAULT_POSITION
-    cmds = rng.uniform([-0.5, -0.3, -0.8], [1.5, 0.3, 0.8], size=(200, 3))
-    stats = NormStats.compute(states, cmds)
-    standing = np.zeros(d)
-    standing[:29] = robot.DEFAULT_POSITION
-    standing[58] = 0.76
-    meta = make_metadata(stats, standing, command_low=[-0.5, -0.3, -0.8], command_high=[1.5, 0.3, 0.8])
-    return save_artifact(path, model, stats, meta)
-
-
-def make_untrained_policy(path: Path) -> Path:
-    import torch
-
-    from twist_controller.policy import PolicyMetadata, export_policy
-
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(1155, 32), torch.nn.Tanh(), torch.nn.Linear(32, 23))
-    torch.nn.init.zeros_(net[2].weight)  # small actions: the hanging robot stays near its pose
-    return export_policy(net, path, PolicyMetadata(description="untrained plumbing test policy"))
-
-
 def test_stack_runs_the_graph_end_to_end(ros_env, tmp_path):
-    cmg = make_tiny_cmg(tmp_path / "tiny_cmg.pt")
-    policy = make_untrained_policy(tmp_path / "untrained.onnx")
+    cmg = H.tiny_cmg(tmp_path / "tiny_cmg.pt")
+    policy = H.zero_policy(tmp_path / "untrained.onnx")
     dds_domain = 150 + int(ros_env["ROS_DOMAIN_ID"]) % 80
     cmd = [
         str(STACK),

@@ -11,7 +11,6 @@ problems rate-limited: at most ``MAX_WARN_PER_S`` warning lines per second of fu
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import threading
 import time
@@ -28,9 +27,7 @@ pytest.importorskip("cyclonedds", reason="needs cyclonedds (scripts/setup.sh)")
 from twist_controller import robot  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("stack_harness", REPO / "scripts" / "stack_harness.py")
-H = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(H)
+import stack_harness as H  # noqa: E402  (scripts/ is on sys.path, see conftest.py)
 
 pytestmark = [pytest.mark.ros, pytest.mark.filterwarnings("ignore::RuntimeWarning")]
 N = robot.NUM_JOINTS
