@@ -127,6 +127,7 @@ def make_metadata(
         "joint_names": list(G1_JOINT_NAMES),
         "state_layout": layout.channel_names(G1_JOINT_NAMES),
         "root_channels": layout.root_channels,
+        "phase_channels": layout.phase_channels,
         "command_names": list(COMMAND_NAMES),
         "command_low": [float(x) for x in low],
         "command_high": [float(x) for x in high],

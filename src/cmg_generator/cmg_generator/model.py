@@ -17,6 +17,12 @@ D = 58, or 65 with root channels. Root channels are **outputs only**: the input 
 input and ignore the command (feeding the root velocity back made the generator lock into its
 current gait); root quantities are predicted every step from joints + command.
 
+Optional **phase channels** (``phase_channels=True``, D = 60 or 67): the gait phase as (sin, cos)
+is an input *and* an output, as in phase-functioned / mode-adaptive networks. Without it, a slow
+straight gait has so little joint motion that the state no longer tells where in the stride the
+body is, and the autoregressive loop settles into a shuffle; with it the model is told the stride
+position explicitly and the runtime keeps the clock turning (``cmg_generator.runtime``).
+
 An MoE layer holds E linear experts. Blending the E weight matrices per sample (MANN style) is
 mathematically identical to blending the E expert *outputs*; the latter is one dense matmul against
 the concatenated weights (``[in, E*out]``) and was measured 20-40x faster on CPU, so that is what
@@ -54,6 +60,8 @@ ROOT_CHANNEL_NAMES = (
     "root_lin_vel_z",
     "root_yaw_rate",
 )
+PHASE_CHANNEL_NAMES = ("phase_sin", "phase_cos")
+PHASE_DIM = len(PHASE_CHANNEL_NAMES)
 
 
 @dataclass(frozen=True)
@@ -63,14 +71,17 @@ class StateLayout:
     ``[0:29]`` joint positions (rad), ``[29:58]`` joint velocities (rad/s), then, when
     ``root_channels``: ``[58]`` root height (m), ``[59]`` roll, ``[60]`` pitch (rad, intrinsic ZYX
     Euler of the pelvis), ``[61:64]`` pelvis linear velocity in the pelvis frame (m/s), ``[64]``
-    pelvis yaw rate about its own z axis (rad/s).
+    pelvis yaw rate about its own z axis (rad/s); then, when ``phase_channels``: the gait phase as
+    ``(sin 2 pi phi, cos 2 pi phi)`` (phi = 0 when the right foot lifts off, 0.5 when the left does;
+    see ``twist_training.cmg.phase``). Possible sizes: 58, 60, 65, 67.
     """
 
     root_channels: bool = False
+    phase_channels: bool = False
 
     @property
     def dim(self) -> int:
-        return 2 * NUM_JOINTS + (len(ROOT_CHANNEL_NAMES) if self.root_channels else 0)
+        return self.phase_start + (PHASE_DIM if self.phase_channels else 0)
 
     joint_pos = slice(0, NUM_JOINTS)
     joint_vel = slice(NUM_JOINTS, 2 * NUM_JOINTS)
@@ -81,20 +92,35 @@ class StateLayout:
     root_yaw_rate = 64
     root = slice(58, 65)
 
+    @property
+    def phase_start(self) -> int:
+        """First phase channel (= the state size without phase channels)."""
+        return 2 * NUM_JOINTS + (len(ROOT_CHANNEL_NAMES) if self.root_channels else 0)
+
+    @property
+    def phase(self) -> slice:
+        if not self.phase_channels:
+            raise AttributeError("this layout has no phase channels")
+        return slice(self.phase_start, self.phase_start + PHASE_DIM)
+
     def channel_names(self, joint_names: tuple[str, ...] | list[str] | None = None) -> list[str]:
         if joint_names is None:
             joint_names = [f"joint_{i}" for i in range(NUM_JOINTS)]
         names = [f"{n}.pos" for n in joint_names] + [f"{n}.vel" for n in joint_names]
         if self.root_channels:
             names += list(ROOT_CHANNEL_NAMES)
+        if self.phase_channels:
+            names += list(PHASE_CHANNEL_NAMES)
         return names
 
     @classmethod
     def from_dim(cls, dim: int) -> StateLayout:
-        for layout in (cls(False), cls(True)):
-            if layout.dim == dim:
-                return layout
-        raise ValueError(f"no CMG state layout has {dim} channels (58 or 65 expected)")
+        for root in (False, True):
+            for phase in (False, True):
+                layout = cls(root, phase)
+                if layout.dim == dim:
+                    return layout
+        raise ValueError(f"no CMG state layout has {dim} channels (58, 60, 65 or 67 expected)")
 
 
 @dataclass
@@ -102,6 +128,7 @@ class CMGConfig:
     """Network sizes. Defaults = the seed's model (1,330,412 parameters for the 58-state)."""
 
     root_channels: bool = False
+    phase_channels: bool = False  # gait phase (sin, cos) as input and output (see StateLayout)
     command_dim: int = COMMAND_DIM
     hidden_dim: int = 512
     gate_hidden_dim: int = 512
@@ -110,7 +137,7 @@ class CMGConfig:
 
     @property
     def state_dim(self) -> int:
-        return StateLayout(self.root_channels).dim
+        return StateLayout(self.root_channels, self.phase_channels).dim
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -171,8 +198,12 @@ class CMG(nn.Module):
         if c.num_layers < 1:
             raise ValueError("num_layers must be >= 1")
         d = c.state_dim
+        layout = StateLayout(c.root_channels, c.phase_channels)
         self.input_state_dim = 2 * NUM_JOINTS  # root channels (if any) are outputs only
-        in_dim = self.input_state_dim + c.command_dim
+        # phase channels (if any) are inputs and outputs: the clock the gait is generated against
+        self.phase_start = layout.phase_start
+        self.phase_dim = PHASE_DIM if c.phase_channels else 0
+        in_dim = self.input_state_dim + self.phase_dim + c.command_dim
         self.state_dim = d
         self.command_dim = c.command_dim
         self.gate = GatingNetwork(in_dim, c.gate_hidden_dim, c.num_experts)
@@ -182,8 +213,11 @@ class CMG(nn.Module):
         )
 
     def forward(self, state: torch.Tensor, command: torch.Tensor) -> torch.Tensor:
-        """state (B, 58 or D) normalized (channels past 58 are ignored), command (B, 3) normalized."""
-        x = torch.cat([state[:, : self.input_state_dim], command], dim=-1)
+        """state (B, D) normalized (root channels are ignored), command (B, 3) normalized."""
+        parts = [state[:, : self.input_state_dim]]
+        if self.phase_dim > 0:
+            parts.append(state[:, self.phase_start : self.phase_start + self.phase_dim])
+        x = torch.cat([*parts, command], dim=-1)
         coeffs = self.gate(x)
         n = len(self.layers)
         for i, layer in enumerate(self.layers):

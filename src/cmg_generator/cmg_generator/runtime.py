@@ -41,6 +41,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from cmg_generator.artifact import NormStats
+from cmg_generator.model import StateLayout
 from twist_controller import robot
 from twist_controller.reference import Frame as ReferenceFrame
 
@@ -192,6 +193,10 @@ class GeneratorOptions:
     idle_delay_s: float = 1.0
     idle_tau_s: float = 0.3
     idle_eps: float = 1e-3
+    # phase-channel models: the phase never runs backwards, and while the command is not zero it
+    # turns at least at the slowest stride rate seen moving in training (metadata
+    # ``stride_rate_range``), so the clock cannot stop and freeze the gait into a shuffle
+    phase_floor: bool = True
 
 
 class CommandFilter:
@@ -224,6 +229,10 @@ class StateStepper:
         self.standing = standing_state_of(loaded)
         self.idle_delay = int(np.ceil(options.idle_delay_s / model_dt))
         self.idle_rate = model_dt / options.idle_tau_s if options.idle_tau_s > 0 else 0.0
+        layout = StateLayout.from_dim(self.dim)
+        self.phase = layout.phase if layout.phase_channels else None
+        rate = (loaded.metadata.get("stride_rate_range") or [0.0])[0] if options.phase_floor else 0.0
+        self.min_phase_step = 2.0 * np.pi * max(float(rate), 0.0) * model_dt  # rad per model step
 
     def update_idle(self, idle: np.ndarray, command: np.ndarray) -> np.ndarray:
         """Model steps each rollout has spent with a zero command (B,)."""
@@ -246,6 +255,21 @@ class StateStepper:
             raw[..., : robot.NUM_JOINTS] = np.clip(raw[..., : robot.NUM_JOINTS], self.lower, self.upper)
         return raw
 
+    def advance_phase(self, prev: np.ndarray, nxt: np.ndarray, command: np.ndarray) -> np.ndarray:
+        """Put the predicted phase back on the unit circle, never backwards, and (when the command
+        is not zero) at least ``min_phase_step`` ahead of the previous one (in place on ``nxt``)."""
+        p = self.phase
+        a0 = np.arctan2(prev[..., p.start], prev[..., p.start + 1])
+        a1 = np.arctan2(nxt[..., p.start], nxt[..., p.start + 1])
+        step = np.mod(a1 - a0, 2.0 * np.pi)
+        step = np.where(step > np.pi, 0.0, step)  # a predicted step backwards holds the phase
+        moving = np.any(np.abs(np.atleast_2d(command)) >= self.options.idle_eps, axis=1)
+        step = np.where(moving, np.maximum(step, self.min_phase_step), step)
+        a = a0 + step
+        nxt[..., p.start] = np.sin(a)
+        nxt[..., p.start + 1] = np.cos(a)
+        return nxt
+
     def __call__(self, raw: np.ndarray, command: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Returns (clamped next raw state, unclamped next raw state) - the latter for diagnostics."""
         z = self.stats.normalize_state(raw).astype(np.float32)
@@ -254,7 +278,10 @@ class StateStepper:
         k = self.options.state_z_clip
         zn = np.clip(zn, -k, k)
         nxt = self.stats.denormalize_state(zn)
-        return self.clamp(nxt.copy()), nxt
+        fed_back = self.clamp(nxt.copy())
+        if self.phase is not None:
+            fed_back = self.advance_phase(raw, fed_back, command)
+        return fed_back, nxt
 
 
 def standing_state_of(loaded: LoadedModel) -> np.ndarray:
@@ -263,10 +290,13 @@ def standing_state_of(loaded: LoadedModel) -> np.ndarray:
     st = loaded.metadata.get("standing_state")
     if st is not None and len(st) == d:
         return np.asarray(st, dtype=np.float64)
+    layout = StateLayout.from_dim(d)
     s = np.zeros(d)
     s[: robot.NUM_JOINTS] = robot.DEFAULT_POSITION
-    if d > ROOT_OFFSET:
-        s[ROOT_OFFSET] = robot.STANDING_PELVIS_HEIGHT
+    if layout.root_channels:
+        s[layout.root_height] = robot.STANDING_PELVIS_HEIGHT
+    if layout.phase_channels:
+        s[layout.phase.start + 1] = 1.0  # phase 0
     return s
 
 
@@ -283,7 +313,7 @@ class CMGGenerator:
         self.stats = loaded.stats
         self.metadata = loaded.metadata
         self.dim = loaded.stats.motion_dim
-        self.has_root = self.dim > ROOT_OFFSET
+        self.has_root = StateLayout.from_dim(self.dim).root_channels
         self.model_fps = _model_fps(loaded.metadata)
         self.dt = OUTPUT_DT
         o = self.options

@@ -38,7 +38,27 @@ def test_root_channel_model_has_65_channels():
     assert names[layout.root_height] == "root_height" and names[layout.root_yaw_rate] == "root_yaw_rate"
     assert StateLayout.from_dim(58) == StateLayout(False)
     with pytest.raises(ValueError):
-        StateLayout.from_dim(60)
+        StateLayout.from_dim(59)
+
+
+def test_phase_channels_are_inputs_and_outputs():
+    for root, dim in ((False, 60), (True, 67)):
+        layout = StateLayout(root, phase_channels=True)
+        assert layout.dim == dim and StateLayout.from_dim(dim) == layout
+        assert layout.channel_names()[layout.phase] == ["phase_sin", "phase_cos"]
+        model = CMG(CMGConfig(root_channels=root, phase_channels=True, hidden_dim=32, gate_hidden_dim=16))
+        assert model.gate.fc1.in_features == 63  # 58 joint channels + 2 phase + 3 command
+        x = torch.randn(3, dim)
+        assert model(x, torch.zeros(3, 3)).shape == (3, dim)
+        x2 = x.clone()
+        x2[:, layout.phase] += 1.0  # the phase is read ...
+        assert not torch.allclose(model(x, torch.zeros(3, 3)), model(x2, torch.zeros(3, 3)))
+        if root:
+            x3 = x.clone()
+            x3[:, layout.root] += 10.0  # ... the root channels still are not
+            torch.testing.assert_close(model(x, torch.zeros(3, 3)), model(x3, torch.zeros(3, 3)))
+    with pytest.raises(AttributeError):
+        _ = StateLayout(True).phase
 
 
 def test_batched_experts_equal_blended_weights():

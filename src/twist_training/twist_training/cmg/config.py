@@ -32,6 +32,7 @@ class TrainConfig:
     standing_swap_prob: float = 0.2  # prob. per batch of starting the whole batch from standing (seed)
     # --- model
     root_channels: bool = True  # 65-channel state (58 + root); False = the seed's 58
+    phase_channels: bool = False  # + gait phase (sin, cos) as input and output (twist_training.cmg.phase)
     hidden_dim: int = 512
     gate_hidden_dim: int = 512
     num_experts: int = 4

@@ -403,6 +403,8 @@ def mirror_states(states: np.ndarray) -> np.ndarray:
         out[..., layout.root_roll] *= -1.0
         out[..., layout.root_lin_vel.start + 1] *= -1.0  # vy
         out[..., layout.root_yaw_rate] *= -1.0
+    if layout.phase_channels:
+        out[..., layout.phase] *= -1.0  # the other foot lifts first: phase + 1/2
     return out
 
 
@@ -434,4 +436,6 @@ def standing_state(clips: CMGClips, speed_eps: float = 0.05) -> np.ndarray:
     if layout.root_channels:
         st[layout.root_lin_vel] = 0.0
         st[layout.root_yaw_rate] = 0.0
+    if layout.phase_channels:
+        st[layout.phase] = (0.0, 1.0)  # phase 0 (the mean over frames is not on the unit circle)
     return st.astype(np.float32)

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cmg_generator.model import StateLayout
 from cmg_generator.runtime import GeneratorOptions, LoadedModel, load_model, rollout
 from twist_controller import robot
 
@@ -148,7 +149,7 @@ def evaluate(
     fps = float(loaded.metadata.get("fps", 50.0))
     dt = 1.0 / fps
     T = int(np.round(minutes * 60 * fps))
-    has_root = loaded.stats.motion_dim > 2 * robot.NUM_JOINTS
+    has_root = StateLayout.from_dim(loaded.stats.motion_dim).root_channels
     cmds = np.array(list(itertools.product(*grid)), dtype=np.float64)
     B = len(cmds)
     t0 = time.time()

@@ -236,12 +236,17 @@ def train_cmg(
             log,
             cfg.procedural_slow_minutes,
         )
+    if cfg.phase_channels:
+        from twist_training.cmg.phase import with_phase
+
+        clips = with_phase(clips)  # labelled before mirroring; the mirror shifts the phase by 1/2
     if cfg.mirror:
         clips = with_mirrors(clips)
     if abs(clips.fps - 50.0) > 1e-6:
         raise ValueError(f"CMG training data must be 50 Hz (got {clips.fps})")
     mcfg = CMGConfig(
         root_channels=cfg.root_channels,
+        phase_channels=cfg.phase_channels,
         hidden_dim=cfg.hidden_dim,
         gate_hidden_dim=cfg.gate_hidden_dim,
         num_experts=cfg.num_experts,
@@ -275,6 +280,10 @@ def train_cmg(
         np.quantile(wc, 0.995, axis=0),
         training_info,
     )
+    if mcfg.phase_channels:
+        from twist_training.cmg.phase import moving_stride_rate_range
+
+        metadata["stride_rate_range"] = list(moving_stride_rate_range(clips))
 
     model = CMG(mcfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -1,0 +1,124 @@
+"""Gait-phase channels: labels from the feet, mirroring, training/export with phase, runtime clock."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cmg_generator.artifact import load_artifact
+from cmg_generator.model import StateLayout
+from cmg_generator.runtime import CMGGenerator, load_model
+from twist_training.cmg.data_adapter import CMGClips, clip_from_motion_clip, mirror_states
+from twist_training.cmg.phase import (
+    lift_off_events,
+    phase_channels,
+    phase_from_events,
+    stride_rate,
+    with_phase,
+)
+
+FPS = 50.0
+
+
+def _alternating_feet(seconds: float, stride_hz: float, amp: float = 0.05) -> np.ndarray:
+    t = np.arange(int(seconds * FPS)) / FPS
+    d = amp * np.sin(2 * np.pi * stride_hz * t)
+    return np.stack([np.maximum(-d, 0.0), np.maximum(d, 0.0)], axis=1)  # left, right heights
+
+
+def test_phase_turns_once_per_stride_and_holds_while_standing():
+    feet = np.concatenate([np.zeros((50, 2)), _alternating_feet(4.0, 1.25), np.zeros((100, 2))])
+    events = lift_off_events(feet)
+    assert [p for _, p in events[:4]] == [0.0, 0.5, 0.0, 0.5]  # right lifts first, then left
+    phase = phase_from_events(events, len(feet), FPS)
+    assert np.all(np.diff(phase) >= -1e-12)
+    walking = slice(events[0][0], events[-1][0])
+    rate = np.diff(phase[walking]) * FPS
+    assert np.median(rate) == pytest.approx(1.25, rel=0.05)
+    assert np.ptp(phase[: events[0][0] + 1]) == 0.0 and np.ptp(phase[events[-1][0] :]) == 0.0
+    # shuffling below the lift margin is standing
+    assert lift_off_events(0.2 * _alternating_feet(2.0, 1.0)) == []
+    assert np.all(phase_from_events([], 10, FPS) == 0.0)
+
+
+def test_pause_holds_then_ramps_and_a_missed_lift_off_counts_a_whole_stride():
+    events = [(0, 0.0), (20, 0.5), (200, 0.0), (220, 0.0)]
+    phase = phase_from_events(events, 240, FPS, max_gap_s=1.5, ramp_s=0.35)
+    assert phase[20] == pytest.approx(0.5) and phase[150] == pytest.approx(0.5)  # held in the pause
+    assert phase[200] == pytest.approx(1.0)  # half a stride in the ramp before the next lift-off
+    assert phase[220] == pytest.approx(2.0)  # same foot twice: one lift-off of the other was missed
+
+
+def test_procedural_gait_phase_rate_follows_cadence_and_mirror_shifts_half_a_stride():
+    gait = pytest.importorskip("twist_training.data.gait")
+    res = gait.generate_gait(gait.piecewise_command([(1.0, (0, 0, 0)), (5.0, (0.5, 0, 0)), (3.0, (0, 0, 0))]))
+    s, c = clip_from_motion_clip(res.clip, True, command=res.command)
+    clips = with_phase(CMGClips([s], [c]))
+    st = clips.states[0]
+    assert st.shape[1] == 67 and StateLayout.from_dim(67).phase_channels
+    np.testing.assert_allclose(np.linalg.norm(st[:, 65:67], axis=1), 1.0, atol=1e-5)
+    rate = stride_rate(st, FPS)
+    walking = rate[100:300]
+    assert 0.6 < np.median(walking) < 2.0  # strides per second of a 0.5 m/s walk
+    assert np.all(rate >= -1e-6)
+    assert np.all(np.abs(rate[-60:]) < 1e-6)  # standing at the end: the clock stops
+    m = mirror_states(st)
+    np.testing.assert_allclose(m[:, 65:67], -st[:, 65:67])
+    np.testing.assert_allclose(phase_channels(np.array([0.25])), [[1.0, 0.0]], atol=1e-12)
+
+
+def test_train_export_and_runtime_with_phase(tmp_path):
+    from twist_training.cmg.config import TrainConfig
+    from twist_training.cmg.export import export_onnx, export_torchscript
+    from twist_training.cmg.train import train_cmg
+
+    gait = pytest.importorskip("twist_training.data.gait")
+    states, cmds = [], []
+    for v in (0.4, 1.0):
+        res = gait.generate_gait(gait.piecewise_command([(1.0, (0, 0, 0)), (4.0, (v, 0, 0))]))
+        s, c = clip_from_motion_clip(res.clip, True, command=res.command)
+        states.append(s)
+        cmds.append(c)
+    cfg = TrainConfig(
+        phase_channels=True,
+        hidden_dim=16,
+        gate_hidden_dim=8,
+        batch_size=16,
+        samples_per_epoch=32,
+        seq_len=6,
+        epochs=1,
+        num_threads=1,
+        out_dir=str(tmp_path),
+        run_name="run",
+        tensorboard=False,
+        device="cpu",
+    )
+    res = train_cmg(cfg, clips=CMGClips(states, cmds), log=lambda s: None)
+    art = load_artifact(res.best_path)
+    assert art.stats.motion_dim == 67 and art.metadata["phase_channels"] is True
+    lo, hi = art.metadata["stride_rate_range"]
+    assert 0.0 <= lo < hi < 4.0
+    z = np.random.default_rng(0).normal(size=(4, 67)).astype(np.float32)
+    cz = np.zeros((4, 3), dtype=np.float32)
+    with torch.no_grad():
+        ref = art.model(torch.from_numpy(z), torch.from_numpy(cz)).numpy()
+    ts = export_torchscript(res.best_path, tmp_path / "m.ts")
+    exports = (ts, export_onnx(res.best_path, tmp_path / "m.onnx"))
+    for path in exports:
+        loaded = load_model(path)
+        np.testing.assert_allclose(loaded.backend(z, cz), ref, atol=1e-5)
+        assert loaded.metadata["stride_rate_range"] == [lo, hi]
+
+    # the runtime's clock: on the unit circle, never backwards, at least the slowest stride rate
+    gen = CMGGenerator.load(res.best_path)
+    p = StateLayout.from_dim(67).phase
+    min_step = 2 * np.pi * lo / FPS
+    gen.set_command(0.5, 0.0, 0.0)
+    angles = []
+    for _ in range(100):
+        gen.step()
+        angles.append(np.arctan2(gen.state[p.start], gen.state[p.start + 1]))
+        np.testing.assert_allclose(np.linalg.norm(gen.state[p]), 1.0, atol=1e-6)
+    steps = np.mod(np.diff(angles[30:]), 2 * np.pi)  # after the command ramp (1 m/s^2)
+    assert np.all(steps >= min_step - 1e-9) and np.all(steps <= np.pi)
