@@ -217,7 +217,8 @@ class CMG(nn.Module):
         parts = [state[:, : self.input_state_dim]]
         if self.phase_dim > 0:
             parts.append(state[:, self.phase_start : self.phase_start + self.phase_dim])
-        x = torch.cat([*parts, command], dim=-1)
+        parts.append(command)  # (not [*parts, command]: TorchScript cannot script list unpacking)
+        x = torch.cat(parts, dim=-1)
         coeffs = self.gate(x)
         n = len(self.layers)
         for i, layer in enumerate(self.layers):
