@@ -66,23 +66,24 @@ class JoyTeleopNode(Node):
 
     def _tick(self) -> None:
         pg = self.pygame
-        for event in pg.event.get():
+        for event in pg.event.get():  # also pumps SDL's hot-plug detection (get_count() follows it)
             if event.type == getattr(pg, "JOYDEVICEREMOVED", -1):
-                self.get_logger().warning("gamepad removed: sending zero command")
-                self.pad = None
-                self.publish(0.0, 0.0, 0.0)
+                if self.pad is not None and event.instance_id == self.pad.get_instance_id():
+                    self.get_logger().warning("gamepad removed: sending zero command")
+                    self.pad = None
+                    self.publish(0.0, 0.0, 0.0)
             elif event.type == getattr(pg, "JOYDEVICEADDED", -1):
-                self.pad = None
+                if self.pad is None:
+                    self._next_scan = 0.0  # connect now; a second pad never replaces the one in use
         if self.pad is None:
             now = self.get_clock().now().nanoseconds * 1e-9
-            if now >= self._next_scan:  # re-scanning SDL devices is slow: every 2 s at most
+            if now >= self._next_scan:  # SDL2 tracks hot-plug itself: no subsystem restart needed
                 self._next_scan = now + 2.0
-                pg.joystick.quit()
-                pg.joystick.init()
                 self._connect()
-            return
+            if self.pad is None:
+                return
         axes = [self.pad.get_axis(i) for i in range(self.pad.get_numaxes())]
-        axes = [-a for a in axes]  # SDL: stick up = -1; ROS joy: stick up = +1
+        axes = [-a for a in axes]  # SDL: stick up/left = -1; ROS joy: stick up/left = +1
         buttons = [self.pad.get_button(i) for i in range(self.pad.get_numbuttons())]
         cmd = self.teleop.update(axes, buttons)
         if cmd is not None:
