@@ -38,6 +38,7 @@ class JoyTeleopNode(Node):
             scale_angular=_declare_map(self, "scale_angular", d.scale_angular),
             scale_angular_turbo=_declare_map(self, "scale_angular_turbo", d.scale_angular_turbo),
             inverted_reverse=self.declare_parameter("inverted_reverse", d.inverted_reverse).value,
+            deadzone=float(self.declare_parameter("deadzone", d.deadzone).value),
         )
         self.teleop = JoyTeleop(cfg)
         self.device_index = int(self.declare_parameter("device_index", 0).value)

@@ -32,14 +32,21 @@ class JoyTeleopConfig:
         default_factory=lambda: {"yaw": 0.8, "pitch": 0.0, "roll": 0.0}
     )
     inverted_reverse: bool = False
+    # the ROS 2 joy node's deadzone (default 0.05), applied here because we read the pad ourselves:
+    # |axis| below it reads 0, above it is rescaled so full deflection still reads 1
+    deadzone: float = 0.05
 
 
-def _axis(axes: Sequence[float], index: int, scale: float) -> float:
+def _axis(axes: Sequence[float], index: int, scale: float, deadzone: float = 0.0) -> float:
     if index < 0 or index >= len(axes):
         return 0.0
     value = float(axes[index])
     if not math.isfinite(value):
         return 0.0  # a broken driver value never becomes a command
+    value = max(-1.0, min(1.0, value))
+    if abs(value) <= deadzone:
+        return 0.0
+    value = math.copysign((abs(value) - deadzone) / (1.0 - deadzone), value)
     return value * scale
 
 
@@ -68,9 +75,10 @@ class JoyTeleop:
 
     def _command(self, axes, lin: dict[str, float], ang: dict[str, float]) -> Command:
         c = self.config
-        vx = _axis(axes, c.axis_linear.get("x", -1), lin.get("x", 0.0))
-        vy = _axis(axes, c.axis_linear.get("y", -1), lin.get("y", 0.0))
-        wz = _axis(axes, c.axis_angular.get("yaw", -1), ang.get("yaw", 0.0))
+        dz = min(max(float(c.deadzone), 0.0), 0.9)
+        vx = _axis(axes, c.axis_linear.get("x", -1), lin.get("x", 0.0), dz)
+        vy = _axis(axes, c.axis_linear.get("y", -1), lin.get("y", 0.0), dz)
+        wz = _axis(axes, c.axis_angular.get("yaw", -1), ang.get("yaw", 0.0), dz)
         if c.inverted_reverse and vx < 0:
             wz = -wz
         self._sent_disable = False

@@ -15,6 +15,7 @@ from g1_bringup.teleop_core import (
 
 
 def _pad(**kw):
+    kw.setdefault("deadzone", 0.0)
     cfg = JoyTeleopConfig(enable_button=4, enable_turbo_button=5, **kw)
     return JoyTeleop(cfg)
 
@@ -39,13 +40,24 @@ def test_turbo_wins_and_uses_turbo_scales():
 
 
 def test_no_enable_required_and_bad_axes_are_zero():
-    pad = JoyTeleop(JoyTeleopConfig(require_enable_button=False, axis_angular={"yaw": 9}))
+    pad = JoyTeleop(JoyTeleopConfig(require_enable_button=False, axis_angular={"yaw": 9}, deadzone=0.0))
     vx, vy, wz = pad.update([math.nan, 0.5], [])
     assert (vx, vy, wz) == (pytest.approx(0.4), 0.0, 0.0)  # NaN axis -> 0; out-of-range axis -> 0
 
 
+def test_deadzone_like_the_joy_node():
+    pad = JoyTeleop(JoyTeleopConfig(require_enable_button=False))  # joy's default deadzone 0.05
+    assert pad.update([0.0, 0.04, 0.0, -0.05], []) == (0.0, 0.0, 0.0)  # stick drift is no command
+    vx, _, wz = pad.update([0.0, 1.0, 0.0, -1.0], [])
+    assert vx == pytest.approx(0.8) and wz == pytest.approx(-0.8)  # full deflection keeps full scale
+    vx, _, _ = pad.update([0.0, 0.525, 0.0, 0.0], [])
+    assert vx == pytest.approx(0.8 * 0.5)  # rescaled continuously from the deadzone edge
+    vx, _, _ = pad.update([0.0, 7.0, 0.0, 0.0], [])
+    assert vx == pytest.approx(0.8)  # a driver value past full scale is clipped
+
+
 def test_inverted_reverse_flips_yaw_when_backing_up():
-    pad = JoyTeleop(JoyTeleopConfig(require_enable_button=False, inverted_reverse=True))
+    pad = JoyTeleop(JoyTeleopConfig(require_enable_button=False, inverted_reverse=True, deadzone=0.0))
     vx, _, wz = pad.update([0.0, -1.0, 0.0, 0.5], [])
     assert vx < 0 and wz == pytest.approx(-0.4)
 
