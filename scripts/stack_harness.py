@@ -116,6 +116,13 @@ class Stack:
         self.commands = {
             n.name: node_command(n, args, INSTALL) for n in graph.nodes if n.name in CONTROL_NODES
         }
+        for name, params in (node_params or {}).items():
+            if name not in self.commands:
+                raise ValueError(f"node_params for {name!r}, which is not one of {CONTROL_NODES}")
+            for p in params:  # "key:=value", after the parameter files: a -p override wins
+                if ":=" not in p:
+                    raise ValueError(f"node_params entry {p!r} is not key:=value")
+                self.commands[name] += ["-p", p]
         self.env = dict(os.environ)
         self.env.update(ROS_DOMAIN_ID=str(ros_domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                         PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")  # fmt: skip
@@ -191,6 +198,8 @@ class WireProbe:
         self.states: list[tuple[float, float, float]] = []  # (t, max |dq|, max |tau| / limit)
         self.last_cmd = None
         self.last_state = None
+        # optional ``f(t, msg)`` called for every good LowCmd, under ``lock`` (bench: per-message signals)
+        self.cmd_hook = None
         # the SDK's loopback config (no multicast, localhost peers), as the nodes use; one domain per
         # process (the SDK's channel factory is a singleton)
         self.dp = unitree_io.init_dds(dds_domain, "lo")
@@ -224,6 +233,8 @@ class WireProbe:
             with self.lock:
                 self.cmds.append((t, self.classify(m), dev))
                 self.last_cmd = m
+                if self.cmd_hook is not None:
+                    self.cmd_hook(t, m)
 
     def _on_state(self, reader) -> None:
         t = time.monotonic()

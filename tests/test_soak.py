@@ -109,6 +109,7 @@ def test_soak(ros_env, tmp_path):
     spin = threading.Thread(target=ex.spin, daemon=True)
     spin.start()
     rss: dict[str, list[tuple[float, float]]] = {n: [] for n in H.CONTROL_NODES}
+    loads: list[float] = []  # 1-min load average, every 10 s (the run's conditions)
     try:
         stack.start()
         deadline = time.monotonic() + 120
@@ -129,6 +130,7 @@ def test_soak(ros_env, tmp_path):
             pub.publish(tw)
             if time.monotonic() >= next_sample:
                 next_sample += 10.0
+                loads.append(os.getloadavg()[0])
                 for n in H.CONTROL_NODES:
                     assert stack.alive(n), f"{n} died after {t:.0f} s:\n{stack.log(n)[-1500:]}"
                     rss[n].append((t, _rss_mib(stack.pid(n))))
@@ -161,7 +163,9 @@ def test_soak(ros_env, tmp_path):
         load = [round(x, 2) for x in os.getloadavg()]
         res = {
             "conditions": {"seconds": SOAK_SECONDS, "date_utc": date, "cores": os.cpu_count(),
-                           "loadavg_end": load},
+                           "loadavg_end": load,
+                           "loadavg_1min_during": {"min": round(min(loads), 2), "max": round(max(loads), 2),
+                                                   "mean": round(float(np.mean(loads)), 2)}},
             "memory": growth,
             "seq_topic": {"sent": sent, "received": len(seq), "unique": len(set(seq)),
                           "in_order": seq == sorted(seq)},
