@@ -34,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -162,26 +163,39 @@ def bench_policy_step(calls: int) -> dict:
 
 # ------------------------------------------------------------------------------------ the running graph
 class _RosSide:
+    """The bench's own ROS node: publishes /cmd_vel and records every /reference_motion (mux output),
+    /reference_motion/cmg (cmg_node output) and /joint_targets with its receive time
+    (``time.monotonic()``), its publish stamp (converted to the monotonic clock) and the signal the
+    latency steps move (the command's vx; the median policy-joint target offset from default)."""
+
     def __init__(self):
         import rclpy
         from geometry_msgs.msg import Twist
 
+        from twist_controller import robot
         from twist_msgs.msg import ControllerState, JointTargets, ReferenceMotion
 
         rclpy.init()
         self.rclpy = rclpy
         self.node = rclpy.create_node("bench_probe")
         self.lock = threading.Lock()
-        self.targets: list[tuple[float, float]] = []  # (receive monotonic, header stamp s)
-        self.refs: list[tuple[float, float]] = []
+        self.wall_minus_mono = _wall_minus_mono()  # header stamps are wall (ROS) time
+        # (receive monotonic, publish stamp in monotonic seconds, signal)
+        self.targets: list[tuple[float, float, float]] = []
+        self.refs: list[tuple[float, float, float]] = []
+        self.cmg_refs: list[tuple[float, float, float]] = []
         self.mode = None
+        self.mode_changes: list[tuple[float, str]] = []  # (monotonic, bridge mode) on every change
         self.Twist = Twist
+        self._idx = robot.POLICY_TO_FULL
+        self._default = np.asarray(robot.DEFAULT_POSITION, dtype=np.float64)[robot.POLICY_TO_FULL]
         self.pub = self.node.create_publisher(Twist, "/cmd_vel", 10)
+        self.node.create_subscription(JointTargets, "/joint_targets", self._on_targets, 50)
         self.node.create_subscription(
-            JointTargets, "/joint_targets", lambda m: self._rec(self.targets, m), 50
+            ReferenceMotion, "/reference_motion", lambda m: self._on_ref(self.refs, m), 50
         )
         self.node.create_subscription(
-            ReferenceMotion, "/reference_motion", lambda m: self._rec(self.refs, m), 50
+            ReferenceMotion, "/reference_motion/cmg", lambda m: self._on_ref(self.cmg_refs, m), 50
         )
         self.node.create_subscription(ControllerState, "/controller_state", self._on_cs, 10)
         self.ex = rclpy.executors.SingleThreadedExecutor()
@@ -189,12 +203,23 @@ class _RosSide:
         self.thread = threading.Thread(target=self.ex.spin, daemon=True)
         self.thread.start()
 
-    def _rec(self, lst, m):
-        stamp = m.header.stamp.sec + m.header.stamp.nanosec * 1e-9
+    def _stamp(self, m) -> float:
+        return m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 - self.wall_minus_mono
+
+    def _on_ref(self, lst, m):
+        t = time.monotonic()
         with self.lock:
-            lst.append((time.monotonic(), stamp))
+            lst.append((t, self._stamp(m), float(m.command.linear.x)))
+
+    def _on_targets(self, m):
+        t = time.monotonic()
+        sig = policy_joint_offset(np.asarray(m.position, dtype=np.float64), self._idx, self._default)
+        with self.lock:
+            self.targets.append((t, self._stamp(m), sig))
 
     def _on_cs(self, m):
+        if m.mode_name != self.mode:
+            self.mode_changes.append((time.monotonic(), m.mode_name))
         self.mode = m.mode_name
 
     def cmd(self, vx: float) -> float:
@@ -208,6 +233,45 @@ class _RosSide:
         self.ex.shutdown(timeout_sec=1.0)
         self.node.destroy_node()
         self.rclpy.shutdown()
+
+
+def _wall_minus_mono() -> float:
+    """time.time() - time.monotonic(), from the tightest of a few reads (µs precision)."""
+    best = None
+    for _ in range(20):
+        a = time.monotonic()
+        w = time.time()
+        b = time.monotonic()
+        if best is None or b - a < best[0]:
+            best = (b - a, w - 0.5 * (a + b))
+    return best[1]
+
+
+def policy_joint_offset(q: np.ndarray, idx: np.ndarray, default: np.ndarray) -> float:
+    """Median over the 23 policy joints of (target - default): the probe policy moves them all by
+    ACTION_SCALE x the reference vx (the bridge's joint-limit clip cannot move a median much)."""
+    return float(np.median(q[idx] - default))
+
+
+class _WireSignal:
+    """``WireProbe.cmd_hook``: (t, mode, policy-joint offset) of every LowCmd on the wire."""
+
+    def __init__(self, probe):
+        from twist_controller import robot
+
+        self.probe = probe
+        self.idx = robot.POLICY_TO_FULL
+        self.default = np.asarray(robot.DEFAULT_POSITION, dtype=np.float64)[robot.POLICY_TO_FULL]
+        self.rows: list[tuple[float, str, float]] = []
+        probe.cmd_hook = self
+
+    def __call__(self, t, m):  # under probe.lock
+        q = np.asarray(m.motor("q"), dtype=np.float64)
+        self.rows.append((t, self.probe.classify(m), policy_joint_offset(q, self.idx, self.default)))
+
+    def last(self) -> float | None:
+        with self.probe.lock:
+            return self.rows[-1][2] if self.rows else None
 
 
 def _jitter(stamps: list[float], period: float) -> dict:
@@ -224,6 +288,145 @@ def _jitter(stamps: list[float], period: float) -> dict:
     }
 
 
+def _stats_ms(x: list[float]) -> dict:
+    a = np.asarray(x, dtype=np.float64) * 1e3
+    if not len(a):
+        return {"samples": 0}
+    return {
+        "samples": len(a),
+        "p50_ms": _pct(a, 50),
+        "p90_ms": _pct(a, 90),
+        "p99_ms": _pct(a, 99),
+        "max_ms": float(a.max()),
+        "min_ms": float(a.min()),
+        "mean_ms": float(a.mean()),
+    }
+
+
+def _first(rows, t_from: float, moved, key: int = 0):
+    """First row with row[key] >= t_from whose signal (row[-1]) satisfies ``moved``."""
+    for r in rows:
+        if r[key] >= t_from and moved(r[-1]):
+            return r
+    return None
+
+
+HOPS = (
+    ("cmd_vel_to_reference", "/cmd_vel publish -> reference_mux publishes the first /reference_motion "
+     "whose command moved (cmg_node's 50 Hz tick, CMG step, cmg_node -> mux)"),
+    ("reference_to_joint_targets", "that /reference_motion's publish -> policy_node publishes the first "
+     "/joint_targets that moved (mux -> policy_node, its 50 Hz tick, policy step)"),
+    ("joint_targets_to_lowcmd", "that /joint_targets' publish -> first LowCmd on the wire whose targets "
+     "moved (policy_node -> pd_bridge, its 200 Hz tick, DDS to the probe)"),
+    ("total", "/cmd_vel publish -> first LowCmd on the wire whose targets moved"),
+)  # fmt: skip
+
+
+def _toward(old: float, new: float, frac: float = 0.05):
+    """Predicate: x moved more than ``frac`` of the step from ``old`` toward ``new``."""
+    d = new - old
+    return lambda x: (x - old) * np.sign(d) > frac * abs(d)
+
+
+def latency_steps(ros: _RosSide, wire: _WireSignal, steps: int, amp: float = 0.2) -> dict:
+    """``2 * steps`` /cmd_vel steps 0 -> amp -> 0 ...; each hop timed on the same step.
+
+    Before each step the wire must show the previous level (streaming /cmd_vel at 20 Hz, up to
+    3 s), then 0.3-0.37 s more (a random 0-20 ms last: random phase against the 50 Hz loops). "Moved" = more
+    than 5 % of the step from the old level toward the new one (the first response, not the end
+    of cmg_node's command ramp). Every hop is timed from publish stamps (one machine, the bench
+    converts the nodes' wall-clock header stamps to its monotonic clock), so the hops add up to the
+    total exactly; the bench's own receive delays are reported next to them."""
+    from twist_controller import robot
+
+    scale = robot.ACTION_SCALE  # probe policy: action = vx, target = default + scale * action
+    hops: dict[str, list[float]] = {k: [] for k, _ in HOPS}
+    extra_keys = ("cmd_vel_to_cmg_publish", "mux_forward", "reference_delivery", "joint_targets_delivery")
+    extra: dict[str, list[float]] = {k: [] for k in extra_keys}
+    misses: dict[str, int] = {"not_settled": 0, "reference": 0, "joint_targets": 0, "lowcmd": 0,
+                              "bridge_not_in_policy": 0}  # fmt: skip
+    full_first = 0  # steps whose first moved reference already carried the whole new command
+    diag: list[dict] = []
+    prev = 0.0
+
+    def stream_until(v: float, cond, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            ros.cmd(v)
+            if cond():
+                return True
+            time.sleep(0.05)
+        return cond()
+
+    for i in range(2 * steps):
+        v = amp if i % 2 == 0 else 0.0
+        level = scale * prev
+        if ros.mode != "POLICY":  # a safety trip (stale input): the bridge stays out of POLICY
+            misses["bridge_not_in_policy"] += 2 * steps - i
+            diag.append({"step": i, "problem": f"bridge in {ros.mode}, not POLICY: remaining steps not run"})
+            break
+
+        def at_level(level=level):
+            x = wire.last()
+            return x is not None and abs(x - level) < 0.1 * scale * amp
+
+        if not stream_until(prev, at_level, 3.0):
+            misses["not_settled"] += 1
+            diag.append({"step": i, "problem": "not settled", "want": level, "wire": wire.last()})
+            prev = v
+            continue
+        stream_until(prev, lambda: False, 0.3)
+        time.sleep(0.02 * np.random.rand())  # random phase against the 50 Hz loops
+        t0 = ros.cmd(v)
+        stream_until(v, partial(at_level, level=scale * v), 1.0)
+        time.sleep(0.05)
+        cmd_moved, target_moved = _toward(prev, v), _toward(level, scale * v)
+        with ros.lock:
+            ref = _first(ros.refs, t0, cmd_moved)
+            cref = _first(ros.cmg_refs, t0, cmd_moved)
+            tgt = None
+            if ref is not None:  # targets published after the reference (stamp order)
+                tgt = _first(ros.targets, ref[1], target_moved, key=1)
+        with wire.probe.lock:
+            lc = _first(wire.rows, t0, target_moved)
+        if lc is not None and lc[1] != "ACTIVE":
+            lc = None
+        if ref is None:
+            misses["reference"] += 1
+        elif tgt is None:
+            misses["joint_targets"] += 1
+        elif lc is None:
+            misses["lowcmd"] += 1
+        if None in (ref, tgt, lc):
+            diag.append({"step": i, "problem": "missed", "ref": ref, "targets": tgt, "lowcmd": lc})
+            prev = v
+            continue
+        full_first += abs(ref[2] - v) < 1e-3 * amp
+        hops["cmd_vel_to_reference"].append(ref[1] - t0)
+        hops["reference_to_joint_targets"].append(tgt[1] - ref[1])
+        hops["joint_targets_to_lowcmd"].append(lc[0] - tgt[1])
+        hops["total"].append(lc[0] - t0)
+        if cref is not None:
+            extra["cmd_vel_to_cmg_publish"].append(cref[1] - t0)
+            extra["mux_forward"].append(ref[1] - cref[1])
+        extra["reference_delivery"].append(ref[0] - ref[1])
+        extra["joint_targets_delivery"].append(tgt[0] - tgt[1])
+        prev = v
+    n = len(hops["total"])
+    return {
+        "steps": 2 * steps,
+        "samples": n,
+        "misses": misses,
+        "missed": sum(misses.values()),
+        "step_vx": amp,
+        "full_command_in_first_reference": f"{full_first}/{n}",
+        "hops": {k: {**_stats_ms(hops[k]), "what": what} for k, what in HOPS},
+        "detail": {k: _stats_ms(x) for k, x in extra.items()},
+        "raw_ms": {k: [round(x * 1e3, 3) for x in v] for k, v in hops.items()},
+        "diagnostics": diag[:20],
+    }
+
+
 def bench_stack(steps: int, cpu_window: float) -> dict:
     H = _load("stack_harness")
     work = Path(tempfile.mkdtemp(prefix="bench_stack_"))
@@ -233,11 +436,13 @@ def bench_stack(steps: int, cpu_window: float) -> dict:
     os.environ["ROS_DOMAIN_ID"] = str(ros_domain)
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     dds = H.process_dds_domain()
+    # no command ramp: a /cmd_vel step reaches the reference in one CMG tick (checked below)
     stack = H.Stack(work / "logs", cmg, pol, ros_domain, dds,
                     node_params={"cmg_node": ["max_accel:=[100.0,100.0,100.0]"]})  # fmt: skip
     probe = H.WireProbe(dds)
+    wire = _WireSignal(probe)
     ros = _RosSide()
-    res: dict = {"nodes": list(H.CONTROL_NODES)}
+    res: dict = {"nodes": list(H.CONTROL_NODES), "cmg_node_command": stack.commands["cmg_node"][1:]}
     try:
         stack.start()
         deadline = time.monotonic() + 120
@@ -246,42 +451,13 @@ def bench_stack(steps: int, cpu_window: float) -> dict:
             time.sleep(0.1)
         if ros.mode != "POLICY":
             raise RuntimeError(f"stack never reached POLICY (mode {ros.mode}); logs in {work}")
-        # ---- /cmd_vel -> LowCmd latency: a step 0 -> 0.2 m/s moves every target by 0.1 rad
-        lat, misses, prev = [], 0, 0.0
-        for i in range(2 * steps):
-            v = 0.2 if i % 2 == 0 else 0.0
-            t_end = (
-                time.monotonic() + 0.8 + 0.02 * np.random.rand()
-            )  # settle; random phase vs the 50 Hz loops
-            while time.monotonic() < t_end:  # /cmd_vel streams at 20 Hz (teleop style)
-                ros.cmd(prev)
-                time.sleep(0.05)
-            with probe.lock:
-                settled = bool(probe.cmds) and abs(probe.cmds[-1][2] - 0.5 * prev) < 0.02
-            if not settled:  # the previous step never arrived: this sample would measure nothing
-                misses += 1
-                prev = v
-                continue
-            t0 = ros.cmd(v)
-            start, want = 0.5 * prev, 0.5 * v  # action = v, target = default + 0.5 * action
-
-            def moved(t0=t0, start=start, want=want):
-                return _moved(probe, t0, start, want)
-
-            if probe.wait_for(lambda: moved() is not None, 0.45, 0.002):
-                lat.append(moved() - t0)
-            else:
-                misses += 1
-            prev = v
-        res["cmd_vel_to_lowcmd"] = {
-            "samples": len(lat),
-            "misses": misses,
-            "p50_ms": _pct(lat, 50) * 1e3,
-            "p90_ms": _pct(lat, 90) * 1e3,
-            "p99_ms": _pct(lat, 99) * 1e3,
-            "max_ms": float(max(lat) * 1e3) if lat else float("nan"),
-            "note": "publish of a /cmd_vel step -> first LowCmd on the wire whose targets moved (>5 mrad)",
-        }
+        t_policy = time.monotonic()
+        # ---- /cmd_vel -> LowCmd latency, per hop, on the same steps
+        load0 = os.getloadavg()
+        lat = latency_steps(ros, wire, steps)
+        lat["loadavg_before"] = [round(x, 2) for x in load0]
+        lat["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+        res["cmd_vel_to_lowcmd"] = lat
         # ---- jitter and CPU at real time (steady command)
         with ros.lock:
             ros.targets.clear()
@@ -297,9 +473,9 @@ def bench_stack(steps: int, cpu_window: float) -> dict:
         res["cpu_window_s"] = dt
         res["loadavg_during"] = [round(x, 2) for x in os.getloadavg()]
         with ros.lock:
-            tj = [s for _, s in ros.targets]
-            tr = [s for _, s in ros.refs]
-            rj = [t for t, _ in ros.targets]
+            tj = [s for _, s, _ in ros.targets]
+            tr = [s for _, s, _ in ros.refs]
+            rj = [t for t, _, _ in ros.targets]
         res["jitter_joint_targets_stamp"] = _jitter(tj, 0.02)
         res["jitter_joint_targets_receive"] = _jitter(rj, 0.02)
         res["jitter_reference_motion_stamp"] = _jitter(tr, 0.02)
@@ -308,6 +484,10 @@ def bench_stack(steps: int, cpu_window: float) -> dict:
         res["lowcmd_period"] = _jitter(lc, 1.0 / 200.0)
         res["lowcmd_rate_hz"] = len(lc) / dt
         res["mode_at_end"] = ros.mode
+        left = [m for t, m in ros.mode_changes if t >= t_policy and m != "POLICY"]
+        if left:  # the figures above then include a safety trip, e.g. an overloaded machine
+            trips = [ln for ln in stack.log("pd_bridge").splitlines() if "POLICY -> " in ln]
+            res["left_policy"] = trips or left
         for n in H.CONTROL_NODES:
             if not stack.alive(n):
                 raise RuntimeError(f"{n} died during the benchmark; logs in {work}")
@@ -316,18 +496,6 @@ def bench_stack(steps: int, cpu_window: float) -> dict:
         ros.close()
         probe.close()
     return res
-
-
-def _moved(probe, t0: float, start: float, want: float) -> float | None:
-    """Time of the first LowCmd after t0 whose targets moved 5 mrad from ``start`` toward ``want``
-    (max |q - default| over the joints). The first response, not the end of cmg_node's command
-    ramp (max_accel), so the figure is the pipeline's latency."""
-    sign = 1.0 if want > start else -1.0
-    with probe.lock:
-        for t, mode, dev in probe.cmds:
-            if t >= t0 and mode == "ACTIVE" and sign * (dev - start) > 0.005:
-                return t
-    return None
 
 
 # ------------------------------------------------------------------------------------ sim, training
@@ -378,9 +546,20 @@ def table(res: dict) -> str:
     if "stack" in res:
         s = res["stack"]
         c = s["cmd_vel_to_lowcmd"]
-        val = f"{c['p50_ms']:.1f} ms p50, {c['p90_ms']:.1f} ms p90, {c['max_ms']:.1f} ms max"
-        val += f" ({c['samples']} steps, {c['misses']} missed)"
-        rows.append(("/cmd_vel -> LowCmd", val, "5 processes, DDS + ROS 2 on loopback"))
+        cond = f"{c['samples']} of {c['steps']} steps, {c['missed']} missed, load {c['loadavg_before']}"
+        for key, label in (
+            ("total", "/cmd_vel -> LowCmd on the wire (total)"),
+            ("cmd_vel_to_reference", "  hop: /cmd_vel -> /reference_motion (cmg_node tick + mux)"),
+            ("reference_to_joint_targets", "  hop: /reference_motion -> /joint_targets (policy_node tick)"),
+            ("joint_targets_to_lowcmd", "  hop: /joint_targets -> LowCmd on the wire (pd_bridge tick)"),
+        ):
+            h = c["hops"][key]
+            if not h["samples"]:
+                rows.append((label, "no samples", cond))
+                continue
+            val = f"{h['p50_ms']:.1f} ms p50, {h['p90_ms']:.1f} p90, {h['p99_ms']:.1f} p99,"
+            val += f" {h['max_ms']:.1f} max"
+            rows.append((label, val, cond if key == "total" else f"{h['samples']} samples, same steps"))
         for key, label in (
             ("jitter_joint_targets_stamp", "policy_node 50 Hz loop"),
             ("jitter_reference_motion_stamp", "reference 50 Hz loop"),
@@ -420,6 +599,8 @@ def table(res: dict) -> str:
     head += f" load {m['loadavg_start']} at start, {m['date_utc']} UTC"
     lines = [head, "", "| figure | value | conditions |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    if res.get("stack", {}).get("left_policy"):
+        lines.append(f"| bridge left POLICY | FAILED: {str(res['stack']['left_policy'])[:120]} | |")
     for k, v in res.get("errors", {}).items():
         lines.append(f"| {k} | FAILED: {v[:80]} | |")
     return "\n".join(lines)
@@ -463,8 +644,14 @@ def main(argv: list[str] | None = None) -> int:
         p.write_text(json.dumps(res, indent=1, default=float))
     (out / "latest.md").write_text(text + "\n")
     print(f"\nwrote {out / 'latest.json'} and {out / f'bench_{stamp}.json'}")
-    missed = res.get("stack", {}).get("cmd_vel_to_lowcmd", {}).get("misses", 0)
-    return 1 if res.get("errors") or missed else 0
+    lat = res.get("stack", {}).get("cmd_vel_to_lowcmd", {})
+    missed = lat.get("missed", 0)
+    if missed:
+        print(f"bench: {missed} latency steps missed: {lat.get('misses')}", file=sys.stderr)
+    left = res.get("stack", {}).get("left_policy")
+    if left:
+        print(f"bench: the bridge left POLICY during the run: {left}", file=sys.stderr)
+    return 1 if res.get("errors") or missed or left else 0
 
 
 if __name__ == "__main__":
