@@ -24,7 +24,6 @@ Figures (all on this machine, in one run; the conditions are recorded in the JSO
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import itertools
 import json
 import os
@@ -42,13 +41,6 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "scripts"
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _pct(x, p) -> float:
@@ -83,9 +75,9 @@ def machine() -> dict:
 
 # ------------------------------------------------------------------------------------ CMG step
 def bench_cmg_step(calls: int) -> dict:
+    import bench_cmg as bc  # scripts/ is on sys.path (this file's directory)
     import torch
 
-    bc = _load("bench_cmg")
     torch.set_num_threads(1)
     shipped = bc.DEFAULT_MODEL
     if shipped.is_file():
@@ -428,7 +420,8 @@ def latency_steps(ros: _RosSide, wire: _WireSignal, steps: int, amp: float = 0.2
 
 
 def bench_stack(steps: int, cpu_window: float) -> dict:
-    H = _load("stack_harness")
+    import stack_harness as H
+
     work = Path(tempfile.mkdtemp(prefix="bench_stack_"))
     cmg = H.tiny_cmg(work / "cmg58.pt", root_channels=False)
     pol = H.probe_policy(work / "probe_policy.pt")
@@ -500,7 +493,8 @@ def bench_stack(steps: int, cpu_window: float) -> dict:
 
 # ------------------------------------------------------------------------------------ sim, training
 def bench_sim_rtf(seconds: float) -> dict:
-    bsb = _load("bench_sim_bridge")
+    import bench_sim_bridge as bsb
+
     env = dict(os.environ)
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     return bsb.bench_rtf(seconds, 200 + (os.getpid() + 11) % 33, env)
@@ -517,9 +511,9 @@ def bench_training(seconds: float, num_envs: int) -> dict:
 
 
 def bench_cmg_training(batches: int) -> dict:
+    import bench_cmg as bc  # scripts/ is on sys.path (this file's directory)
     import torch
 
-    bc = _load("bench_cmg")
     torch.set_num_threads(1)
     rows = []
     for hidden, root in ((256, True), (512, False)):
