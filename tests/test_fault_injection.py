@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 import stack_harness as H  # noqa: E402  (scripts/ is on sys.path, see conftest.py)
 
 pytestmark = pytest.mark.ros
-STATE_TIMEOUT = TARGET_TIMEOUT = 0.1  # pd_bridge.yaml defaults
+STATE_TIMEOUT = TARGET_TIMEOUT = 0.085  # pd_bridge.yaml defaults
 DETECT_SLACK = 0.1  # s allowed beyond the configured timeout: bridge tick 5 ms + scheduling on a shared,
 # loaded 2-core box (measured 3-5 ms beyond at load ~4; the slack catches a broken timeout, not jitter)
 MAX_DQ = 10.0  # rad/s: a thrown robot shows tens of rad/s; a damped or held one stays far below

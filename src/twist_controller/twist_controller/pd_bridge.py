@@ -39,8 +39,8 @@ PARAMS = {
     "mode_pr": 0,
     "state_publish_hz": 100.0,
     "controller_state_rate_hz": 10.0,
-    "target_timeout": 0.1,
-    "state_timeout": 0.1,
+    "target_timeout": 0.085,  # s: timeout + 5 ms tick + scheduling <= 100 ms (docs/reliability.md)
+    "state_timeout": 0.085,
     "max_tilt": 0.8,
     "joint_limit_margin": 0.1,
     "stand_duration": 2.0,

@@ -56,8 +56,10 @@ class Request(IntEnum):
 @dataclass
 class SafetyConfig:
     robot: str = "sim"  # "sim" or "real"
-    target_timeout: float = 0.1  # s
-    state_timeout: float = 0.1  # s
+    # s; 85 ms so that timeout + one 5 ms bridge tick + scheduling stays within the 100 ms
+    # time-to-DAMPING target (issue #11; docs/reliability.md)
+    target_timeout: float = 0.085
+    state_timeout: float = 0.085  # s
     max_tilt: float = 0.8  # rad, angle between the pelvis z axis and the vertical
     joint_limit_margin: float = 0.1  # rad allowed beyond the position limits before a fault
     stand_duration: float = 2.0  # s
@@ -78,6 +80,14 @@ class SafetyConfig:
     @property
     def is_real(self) -> bool:
         return self.robot == "real"
+
+
+def damping_kd(cfg: SafetyConfig | None = None) -> np.ndarray:
+    """Per-joint kd the bridge sends in DAMPING / ESTOP (kp = 0): ``damping_kd_scale`` x spec kd.
+
+    The one definition of the damping gains; the simulator's LowCmd watchdog uses it too.
+    """
+    return robot.KD * (cfg or SafetyConfig()).damping_kd_scale
 
 
 @dataclass
@@ -203,7 +213,7 @@ class SafetyStateMachine:
         self._auto_policy_done = False
         self.rejected_targets = 0
         self._last_now = 0.0
-        self._damp_kd = robot.KD * self.cfg.damping_kd_scale
+        self._damp_kd = damping_kd(self.cfg)
         self._stand_kp = robot.KP * self.cfg.stand_kp_scale
         self._stand_kd = robot.KD * self.cfg.stand_kd_scale
 
