@@ -159,6 +159,11 @@ def sim_graph() -> Graph:
         LaunchArgument(
             "band_release_s", "0.0", "release the elastic band this long after stand-up (0 = keep it on)"
         ),
+        LaunchArgument(
+            "lowcmd_timeout",
+            "0.0",
+            "sim damps when no LowCmd came for this long, s (emulated robot watchdog; 0 = hold the last)",
+        ),
     )
     nodes = (
         NodeSpec(
@@ -170,6 +175,7 @@ def sim_graph() -> Graph:
                 "dds_domain": Arg("dds_domain"),
                 "viewer": Arg("viewer"),
                 "band_auto_release_s": Arg("band_release_s"),
+                "lowcmd_timeout": Arg("lowcmd_timeout"),
             },
         ),
         NodeSpec(

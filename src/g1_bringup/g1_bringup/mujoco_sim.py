@@ -7,7 +7,9 @@ this module is the thin DDS + ROS shell around it:
 * DDS (unitree_sdk2py domain set-up, default domain 1 on ``lo``): takes ``rt/lowcmd`` (CRC checked;
   bad CRC counted and ignored), publishes ``rt/lowstate`` at ``state_rate_hz`` with tick,
   mode_machine and CRC. Until the first valid LowCmd the motors get zero torque; afterwards the
-  last command is held (as the motor drivers do).
+  last command is held (as the motor drivers do), or, with ``lowcmd_timeout`` > 0, damped once no
+  LowCmd arrived for that long (an emulated robot-side watchdog, see :mod:`g1_bringup.sim_core`;
+  logged once per silence, ``reserve[0]`` of LowState flags it).
 * ROS: ground truth ``/odom`` (nav_msgs/Odometry, pelvis in ``odom``), ``/tf`` when ``tf2_msgs`` is
   importable (otherwise logged once), ``/sim/status`` (std_msgs/String, JSON counters, 2 Hz), and
   ``/sim/elastic_band`` (std_msgs/Bool) to switch the band at run time.
@@ -41,6 +43,7 @@ PARAMS = {
     "band_damping": 300.0,
     "band_lift": 0.03,
     "band_auto_release_s": 0.0,
+    "lowcmd_timeout": 0.0,  # s, > 0: damp when no LowCmd arrived for this long (0 = hold the last)
     "mode_machine": 5,
     "odom_rate_hz": 50.0,
     "status_rate_hz": 2.0,
@@ -67,6 +70,7 @@ class SimRunner:
                 band_damping=float(params["band_damping"]),
                 band_lift=float(params["band_lift"]),
                 band_auto_release_s=float(params["band_auto_release_s"]),
+                lowcmd_timeout=float(params["lowcmd_timeout"]),
                 mode_machine=int(params["mode_machine"]),
             )
         )
@@ -160,6 +164,8 @@ class SimRunner:
             "lowstate_sent": self.states_sent,
             "overruns": self.overruns,
             "elastic_band": self.core.band_enabled,
+            "lowcmd_watchdog_active": self.core.watchdog_active,
+            "lowcmd_watchdog_trips": self.core.watchdog_trips,
             "pelvis_height": round(self.core.pelvis_height, 4),
         }
 
@@ -198,12 +204,21 @@ class SimRunner:
                 cmd, self._pending_cmd = self._pending_cmd, None
                 band, self._pending_band = self._pending_band, None
             if cmd is not None:
+                if core.watchdog_active:
+                    self.log(f"LowCmd resumed after {core.lowcmd_age() * 1e3:.0f} ms: watchdog damping ends")
                 core.set_command(cmd)
             if band is not None:
                 core.set_band(band)
                 self.log(f"elastic band {'on' if band else 'off'}")
+            trips = core.watchdog_trips
             if core.step(nstep):
                 self.log("elastic band released automatically (band_auto_release_s)")
+            if core.watchdog_trips != trips:
+                self.log(
+                    f"no LowCmd for {core.lowcmd_age() * 1e3:.0f} ms (lowcmd_timeout "
+                    f"{core.cfg.lowcmd_timeout * 1e3:.0f} ms): damping (kp 0, the bridge's DAMPING kd) "
+                    "until LowCmd resumes"
+                )
             core.fill_lowstate(msg)
             try:
                 ep.write(msg.finalize())

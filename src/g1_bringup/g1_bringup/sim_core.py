@@ -9,6 +9,14 @@ costs nothing in Python per step, and with the ``implicitfast`` integrator the k
 implicitly (the real motor drivers run their PD at kHz rates; an explicit kd on the light wrists
 would be unstable at dt 0.002).
 
+LowCmd watchdog (``lowcmd_timeout`` > 0, off by default): once a command has arrived, if no new
+one arrives for ``lowcmd_timeout`` s of simulated time the core installs a damping command
+(kp = 0, kd = the bridge's DAMPING gains, :func:`twist_controller.safety.damping_kd`) until the next
+command. It emulates a robot-side watchdog so the worst case of a dead controller can be seen;
+whether the real G1 firmware does anything like it is not verified. 0 = hold the last command
+forever (a motor driver keeping its last setpoint). While it damps, LowState's ``reserve[0]``
+carries :data:`LOWSTATE_WATCHDOG_FLAG` (a simulator-only marker; the controllers do not read it).
+
 Elastic band (like a hoist): a spring-damper from a point above the robot to the torso's centre
 of mass, plus a little angular damping, through ``xfrc_applied``; its rest length is set so the
 robot hangs with the pelvis ``band_lift`` above the standing height when it carries the full weight.
@@ -24,9 +32,11 @@ import numpy as np
 
 from twist_controller import robot
 from twist_controller.g1_model import SceneConfig, build_scene
+from twist_controller.safety import damping_kd
 
 N = robot.NUM_JOINTS
 GRAVITY = 9.81
+LOWSTATE_WATCHDOG_FLAG = 1  # LowState reserve[0] while the LowCmd watchdog damps (simulator only)
 
 
 @dataclass
@@ -41,6 +51,9 @@ class SimConfig:
     # > 0: switch the band off this many simulated seconds after the leg motors first all get kp > 0
     # (a person lowering the hoist once the robot stands; for unattended demos). 0 = never.
     band_auto_release_s: float = 0.0
+    # > 0: damp (kp = 0, kd = the bridge's DAMPING gains) when no LowCmd arrived for this many
+    # simulated seconds, until the next one (a robot-side watchdog). 0 = hold the last command.
+    lowcmd_timeout: float = 0.0
     mode_machine: int = 5  # G1 29-DOF
     imu_site: str = robot.IMU_SITE
 
@@ -98,6 +111,12 @@ class SimCore:
         self._legs_powered_at: float | None = None
         self.band_anchor = np.zeros(3)
         self.command = MotorCommand.zero_torque()
+        if not (self.cfg.lowcmd_timeout >= 0 and math.isfinite(self.cfg.lowcmd_timeout)):
+            raise ValueError(f"lowcmd_timeout must be >= 0 (0 = off), got {self.cfg.lowcmd_timeout!r}")
+        self._damp_kd = damping_kd()
+        self._last_cmd_time: float | None = None  # sim time of the last command from outside
+        self.watchdog_active = False  # the LowCmd watchdog is damping now
+        self.watchdog_trips = 0  # how many times it started damping
         self.reset()
 
     # -------------------------------------------------------------------- state
@@ -107,7 +126,9 @@ class SimCore:
         self._torso_stand_z = float(self.data.xipos[self._torso][2])
         self._legs_powered_at = None
         self.set_band(self.band_enabled)
-        self.set_command(MotorCommand.zero_torque())
+        self._install(MotorCommand.zero_torque())
+        self._last_cmd_time = None
+        self.watchdog_active = False
 
     @property
     def time(self) -> float:
@@ -127,7 +148,29 @@ class SimCore:
 
     # -------------------------------------------------------------------- motors
     def set_command(self, cmd: MotorCommand) -> None:
-        """Install a motor command (held until the next one). Non-finite motors get zero torque."""
+        """A command from the controller (a valid LowCmd): installed and held until the next one
+        (or until the LowCmd watchdog fires). Non-finite motors get zero torque."""
+        self._last_cmd_time = self.time
+        self.watchdog_active = False
+        self._install(cmd)
+
+    def lowcmd_age(self) -> float | None:
+        """Simulated seconds since the last command from outside (None before the first)."""
+        return None if self._last_cmd_time is None else self.time - self._last_cmd_time
+
+    def _check_lowcmd_watchdog(self) -> bool:
+        """Install the damping command when the LowCmd stream went silent; True when it fires now."""
+        t_out = self.cfg.lowcmd_timeout
+        age = self.lowcmd_age()
+        if t_out <= 0 or self.watchdog_active or age is None or age < t_out:
+            return False
+        z = np.zeros(N)
+        self._install(MotorCommand(self.q.copy(), z, z, z, self._damp_kd.copy(), np.ones(N, dtype=bool)))
+        self.watchdog_active = True
+        self.watchdog_trips += 1
+        return True
+
+    def _install(self, cmd: MotorCommand) -> None:
         en = np.asarray(cmd.enabled, dtype=bool).copy()
         arrs = [np.asarray(a, dtype=np.float64) for a in (cmd.q, cmd.dq, cmd.tau, cmd.kp, cmd.kd)]
         for a in arrs:
@@ -174,8 +217,11 @@ class SimCore:
     def step(self, nstep: int = 1) -> bool:
         """Advance ``nstep`` physics steps (band force refreshed every step when on).
 
-        Returns True when the band was released automatically during this call.
+        The LowCmd watchdog is checked once per call, before stepping (resolution: one call, i.e.
+        one LowState period in the simulator). Returns True when the band was released
+        automatically during this call.
         """
+        self._check_lowcmd_watchdog()
         released = False
         t_rel = self.cfg.band_auto_release_s
         if (
@@ -220,6 +266,7 @@ class SimCore:
         msg.set("imu_state.rpy", quat_to_rpy(*imu["quaternion"]))
         msg.set("tick", round(d.time * 1000) if tick is None else tick)
         msg.set("mode_machine", self.cfg.mode_machine)
+        msg.set("reserve", [LOWSTATE_WATCHDOG_FLAG if self.watchdog_active else 0, 0, 0, 0])
 
     def ground_truth(self) -> dict[str, np.ndarray]:
         """Pelvis pose (world) and twist (linear in world and body frame, angular in body frame)."""

@@ -30,6 +30,7 @@ def generate_launch_description():
         DeclareLaunchArgument("auto_stand", default_value='true', description='bridge stands the robot up by itself at start-up'),
         DeclareLaunchArgument("auto_policy", default_value='true', description='bridge enters POLICY by itself once fresh targets arrive'),
         DeclareLaunchArgument("band_release_s", default_value='0.0', description='release the elastic band this long after stand-up (0 = keep it on)'),
+        DeclareLaunchArgument("lowcmd_timeout", default_value='0.0', description='sim damps when no LowCmd came for this long, s (emulated robot watchdog; 0 = hold the last)'),
         Node(
             package="g1_bringup",
             executable="mujoco_sim",
@@ -37,7 +38,7 @@ def generate_launch_description():
             output="screen",
             parameters=[
                 PathJoinSubstitution([FindPackageShare("g1_bringup"), "config", 'mujoco_sim.yaml']),
-                {'dds_domain': LaunchConfiguration("dds_domain"), 'viewer': LaunchConfiguration("viewer"), 'band_auto_release_s': LaunchConfiguration("band_release_s")},
+                {'dds_domain': LaunchConfiguration("dds_domain"), 'viewer': LaunchConfiguration("viewer"), 'band_auto_release_s': LaunchConfiguration("band_release_s"), 'lowcmd_timeout': LaunchConfiguration("lowcmd_timeout")},
             ],
         ),
         Node(

@@ -164,3 +164,78 @@ def test_band_auto_release_after_legs_are_powered():
             released_at = sim.time
     assert not sim.band_enabled
     assert released_at - t_on == pytest.approx(0.5, abs=0.005)
+
+
+def _hold(sim: SimCore) -> MotorCommand:
+    return MotorCommand(sim.q.copy(), np.zeros(N), np.zeros(N), robot.KP, robot.KD, np.ones(N, bool))
+
+
+def test_lowcmd_watchdog_off_holds_the_last_command_forever():
+    sim = SimCore(SimConfig())  # lowcmd_timeout 0 (default): hold, as before
+    sim.set_command(_hold(sim))
+    sim.step(1000)  # 2 s without a command
+    assert not sim.watchdog_active and sim.watchdog_trips == 0
+    np.testing.assert_allclose(sim.command.kp, robot.KP)
+
+
+def test_lowcmd_watchdog_damps_after_timeout_until_lowcmd_resumes():
+    from twist_controller.safety import Mode, damping_kd
+
+    sim = SimCore(SimConfig(lowcmd_timeout=0.085))
+    sim.step(100)
+    assert not sim.watchdog_active, "no command yet: zero torque, the watchdog is not armed"
+    assert np.all(sim.command.kp == 0) and np.all(sim.command.kd == 0)
+    sim.set_command(_hold(sim))
+    t_cmd = sim.time
+    fired_at = None
+    for _ in range(100):  # one physics step per call = 2 ms resolution
+        sim.step(1)
+        if sim.watchdog_active and fired_at is None:
+            fired_at = sim.time
+    # checked before each step: fires on the first call at which the age reached the timeout
+    assert fired_at - t_cmd == pytest.approx(0.085 + sim.cfg.dt, abs=sim.cfg.dt + 1e-9)
+    assert sim.watchdog_trips == 1, "one trip per silence"
+    # the bridge's DAMPING command, from the same definition (kp 0, kd = damping_kd_scale x spec kd)
+    assert np.all(sim.command.kp == 0) and np.all(sim.command.enabled)
+    np.testing.assert_allclose(sim.command.kd, damping_kd())
+    sm = SafetyStateMachine(SafetyConfig())
+    sm.update_state(robot.DEFAULT_POSITION, np.zeros(N), [1, 0, 0, 0], 0.0)
+    sm.request(Request.ENABLE, 0.0)
+    assert sm.mode == Mode.DAMPING
+    np.testing.assert_allclose(sim.command.kd, sm.command(0.0).kd)
+    # the motors apply tau = -kd * dq (no position term)
+    sim.data.qvel[6:] = 0.3
+    mujoco.mj_forward(sim.model, sim.data)
+    np.testing.assert_allclose(sim.motor_torque(), np.clip(-damping_kd() * 0.3, -robot.TORQUE_LIMIT,
+                                                           robot.TORQUE_LIMIT), atol=1e-9)  # fmt: skip
+    # LowState carries the simulator-only marker while it damps
+    msg = unitree_io.LowState()
+    sim.fill_lowstate(msg)
+    assert int(msg.get("reserve")[0]) == 1
+    # LowCmd resumes: that command is applied, the marker clears; a new silence trips again
+    sim.set_command(_hold(sim))
+    assert not sim.watchdog_active
+    np.testing.assert_allclose(sim.command.kp, robot.KP)
+    sim.fill_lowstate(msg)
+    assert int(msg.get("reserve")[0]) == 0
+    sim.step(30)  # checked at age 0, then 60 ms pass
+    sim.step(1)  # checked at 60 ms: still fresh
+    assert not sim.watchdog_active
+    sim.step(30)  # checked at 62 ms (a call of many steps is checked only at its start)
+    assert not sim.watchdog_active
+    sim.step(1)  # checked at 122 ms: fires
+    assert sim.watchdog_active and sim.watchdog_trips == 2
+
+
+def test_lowcmd_watchdog_reset_disarms_and_bad_timeout_is_refused():
+    sim = SimCore(SimConfig(lowcmd_timeout=0.01))
+    sim.set_command(_hold(sim))
+    sim.step(10)
+    sim.step(1)
+    assert sim.watchdog_active
+    sim.reset()
+    sim.step(50)
+    assert not sim.watchdog_active and sim.lowcmd_age() is None
+    for bad in (-0.1, math.nan, math.inf):
+        with pytest.raises(ValueError, match="lowcmd_timeout"):
+            SimCore(SimConfig(lowcmd_timeout=bad))
