@@ -117,12 +117,7 @@ class Stack:
             n.name: node_command(n, args, INSTALL) for n in graph.nodes if n.name in CONTROL_NODES
         }
         for name, params in (node_params or {}).items():
-            if name not in self.commands:
-                raise ValueError(f"node_params for {name!r}, which is not one of {CONTROL_NODES}")
-            for p in params:  # "key:=value", after the parameter files: a -p override wins
-                if ":=" not in p:
-                    raise ValueError(f"node_params entry {p!r} is not key:=value")
-                self.commands[name] += ["-p", p]
+            self.add_params(name, params)
         self.env = dict(os.environ)
         self.env.update(ROS_DOMAIN_ID=str(ros_domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                         PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")  # fmt: skip
@@ -130,6 +125,27 @@ class Stack:
         self.procs: dict[str, subprocess.Popen] = {}
         self._logs: list = []
         self.starts: dict[str, int] = {}
+
+    def add_params(self, name: str, params: list[str]) -> None:
+        """Append ``key:=value`` overrides to a node's command line (used from its next start)."""
+        if name not in self.commands:
+            raise ValueError(f"node_params for {name!r}, which is not one of {CONTROL_NODES}")
+        for p in params:  # "key:=value", after the parameter files: a -p override wins
+            if ":=" not in p:
+                raise ValueError(f"node_params entry {p!r} is not key:=value")
+            self.commands[name] += ["-p", p]
+
+    def stop(self, name: str, timeout: float = 10.0) -> None:
+        """End one node (SIGTERM, SIGKILL after ``timeout``) and wait for it."""
+        p = self.procs[name]
+        if p.poll() is None:
+            p.send_signal(signal.SIGCONT)
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
 
     def start(self, *names: str) -> None:
         for name in names or CONTROL_NODES:
@@ -196,6 +212,9 @@ class WireProbe:
         self.lock = threading.Lock()
         self.cmds: list[tuple[float, str, float]] = []  # (t, mode, max |q - default|)
         self.states: list[tuple[float, float, float]] = []  # (t, max |dq|, max |tau| / limit)
+        # (t, reserve[0]) of every LowState whose reserve[0] changed: the simulator's LowCmd-watchdog
+        # marker (g1_bringup.sim_core.LOWSTATE_WATCHDOG_FLAG while it damps)
+        self.state_flags: list[tuple[float, int]] = []
         self.last_cmd = None
         self.last_state = None
         # optional ``f(t, msg)`` called for every good LowCmd, under ``lock`` (bench: per-message signals)
@@ -244,8 +263,11 @@ class WireProbe:
                 continue
             dq = float(np.max(np.abs(m.motor("dq"))))
             tau = float(np.max(np.abs(m.motor("tau_est")) / self._robot.TORQUE_LIMIT))
+            flag = int(m.get("reserve")[0])
             with self.lock:
                 self.states.append((t, dq, tau))
+                if not self.state_flags or self.state_flags[-1][1] != flag:
+                    self.state_flags.append((t, flag))
                 self.last_state = m
 
     # ------------------------------------------------------------------ queries
@@ -261,6 +283,14 @@ class WireProbe:
         with self.lock:
             for t, m, _ in self.cmds:
                 if t >= t0 and m == mode:
+                    return t
+        return None
+
+    def first_state_flag_after(self, t0: float, flag: int) -> float | None:
+        """First LowState at or after ``t0`` whose reserve[0] became ``flag`` (None: not seen)."""
+        with self.lock:
+            for t, f in self.state_flags:
+                if t >= t0 and f == flag:
                     return t
         return None
 

@@ -8,9 +8,11 @@ LowState, so "time to DAMPING" is measured on the wire: from the instant the fau
 to the first LowCmd with kp = 0 and kd > 0.
 
 Faults: LowState stops (simulator frozen), a NaN /joint_targets message, delayed targets (policy
-process stalled), kill -9 of policy_node, of cmg_node and of pd_bridge, each followed by recovery
-(the restarted node resumes and the bridge returns to POLICY). During every transition the joint
-velocities and torques reported by the simulator are checked against bounds.
+process stalled), kill -9 of policy_node, of cmg_node and of pd_bridge (twice: the simulator
+holding the last LowCmd, its default, and with its LowCmd watchdog ``lowcmd_timeout:=0.085``),
+each followed by recovery (the restarted node resumes and the bridge returns to POLICY). During
+every transition the joint velocities and torques reported by the simulator are checked against
+bounds.
 
 ``test_lowstate_loss_damps`` (sim + bridge, ~10 s) runs in the default suite; the full campaign
 is slow and writes its numbers to ``runs/reliability/faults.json`` (read by docs/reliability.md).
@@ -37,6 +39,7 @@ import stack_harness as H  # noqa: E402  (scripts/ is on sys.path, see conftest.
 
 pytestmark = pytest.mark.ros
 STATE_TIMEOUT = TARGET_TIMEOUT = 0.085  # pd_bridge.yaml defaults
+LOWCMD_TIMEOUT = 0.085  # s, the simulator's LowCmd watchdog in the "bridge dies" case (off by default)
 DETECT_SLACK = 0.1  # s allowed beyond the configured timeout: bridge tick 5 ms + scheduling on a shared,
 # loaded 2-core box (measured 3-5 ms beyond at load ~4; the slack catches a broken timeout, not jitter)
 MAX_DQ = 10.0  # rad/s: a thrown robot shows tens of rad/s; a damped or held one stays far below
@@ -73,6 +76,12 @@ class Ros:
     def _on_ref(self, m):
         with self.lock:
             self.sources.append((time.monotonic(), m.source))
+
+    def forget_mode(self) -> None:
+        """Drop the modes seen so far: after a bridge restart ``mode()`` is None until the new
+        process reports (the killed one's last POLICY must not count as the new one's)."""
+        with self.lock:
+            self.modes.clear()
 
     def mode(self) -> str | None:
         with self.lock:
@@ -288,7 +297,9 @@ def test_fault_campaign(rig):
     _assert_not_thrown(ext, "kill cmg")
 
     # 5. LowState stops for 300 ms (simulator frozen) -> DAMPING after state_timeout
+    _to_policy(stack, probe, ros)  # a safety trip while cmg_node restarted would leave DAMPING here
     time.sleep(1.0)
+    assert ros.mode() == "POLICY", f"bridge left POLICY before the fault: {ros.mode()}"
     t0 = stack.signal("mujoco_sim", signal.SIGSTOP)
     time.sleep(0.3)
     stack.signal("mujoco_sim", signal.SIGCONT)
@@ -306,6 +317,7 @@ def test_fault_campaign(rig):
     time.sleep(1.0)
     t_last = probe.last_cmd_before(time.monotonic())
     held = probe.extremes(t0, t0 + 1.0)
+    ros.forget_mode()
     stack.start("pd_bridge")
     t_restart = time.monotonic()
     ok = _wait(lambda: probe.first_cmd_after(t_restart, "ACTIVE") is not None, 60, 0.05)
@@ -321,8 +333,66 @@ def test_fault_campaign(rig):
     assert held["max_dq"] < MAX_DQ
     _assert_not_thrown(ext, "bridge restart")
 
+    # 7. the same with the simulator's LowCmd watchdog (an emulated robot-side timeout; what the
+    #    real G1 firmware does on a silent LowCmd stream is not verified): mujoco_sim restarted
+    #    with lowcmd_timeout:=0.085; kill -9 pd_bridge -> the simulator damps by itself. Measured
+    #    on the wire: kill -> first LowState whose reserve[0] carries the watchdog marker.
+    from g1_bringup.sim_core import LOWSTATE_WATCHDOG_FLAG
+
+    stack.stop("mujoco_sim")
+    stack.add_params("mujoco_sim", [f"lowcmd_timeout:={LOWCMD_TIMEOUT}"])
+    stack.start("mujoco_sim")
+    t_sim = time.monotonic()
+    assert probe.wait_for(lambda: probe.states and probe.states[-1][0] > t_sim, 60), (
+        "restarted simulator sends no LowState:\n" + stack.log("mujoco_sim")[-1500:]
+    )
+    # the bridge went to DAMPING on the LowState gap; STAND is refused until its reader has found
+    # the new simulator (DDS discovery, ~1 s here)
+    assert _wait(lambda: ros.mode() == "DAMPING" and ros.set_mode(1)[0], 30, 0.5), "no STAND after restart"
+    _to_policy(stack, probe, ros, timeout=90)
+
+    # the simulator applies the bridge's gains (its watchdog is armed only by a received LowCmd):
+    # holding torques in LowState, not the zero torque of a simulator that never heard the bridge
+    def holding():
+        return probe.extremes(time.monotonic() - 0.2, time.monotonic())["max_tau_ratio"] > 0.01
+
+    assert probe.wait_for(holding, 30), "the restarted simulator does not apply the bridge's LowCmd"
+    time.sleep(1.0)
+    assert ros.mode() == "POLICY", f"bridge left POLICY before the fault: {ros.mode()}"
+    t_pre = time.monotonic()
+    assert probe.first_state_flag_after(t_pre - 1.0, LOWSTATE_WATCHDOG_FLAG) is None, "watchdog fired early"
+    t0 = stack.kill9("pd_bridge")
+    assert probe.wait_for(
+        lambda: probe.first_state_flag_after(t0, LOWSTATE_WATCHDOG_FLAG) is not None, 3.0
+    ), "simulator never damped:\n" + stack.log("mujoco_sim")[-1500:]
+    t_damp = probe.first_state_flag_after(t0, LOWSTATE_WATCHDOG_FLAG)
+    t_last = probe.last_cmd_before(t0 + 0.05)
+    ext = _transition(probe, t0, t_damp)
+    ros.forget_mode()
+    stack.start("pd_bridge")
+    t_restart = time.monotonic()
+    cleared = probe.wait_for(lambda: probe.first_state_flag_after(t_restart, 0) is not None, 60, 0.05)
+    t_clear = probe.first_state_flag_after(t_restart, 0)
+    ros_ok = _wait(lambda: ros.mode() == "POLICY", 60, 0.2)
+    _record(results, "kill9_pd_bridge_sim_watchdog", lowcmd_timeout_s=LOWCMD_TIMEOUT,
+            last_lowcmd_to_damping_ms=round((t_damp - t_last) * 1e3, 1),
+            restart_to_watchdog_clear_s=None if t_clear is None else round(t_clear - t_restart, 2),
+            resumed_policy=ros_ok, **ext)  # fmt: skip
+    assert t_damp - t0 <= LOWCMD_TIMEOUT + DETECT_SLACK, ext
+    # the watchdog runs on simulated time, which may catch up on wall time in a burst after a stall
+    # (up to 100 ms behind, see mujoco_sim's pacing): only a gross early trip is an error
+    assert t_damp - t_last >= LOWCMD_TIMEOUT / 2, "damped while the LowCmd stream was still fresh"
+    assert "no LowCmd for" in stack.log("mujoco_sim")
+    assert cleared and ros_ok, "restarted bridge did not take over from the watchdog"
+    _assert_not_thrown(ext, "bridge killed, simulator watchdog")
+
     for name in ("mujoco_sim", "reference_mux"):
         assert stack.alive(name), f"{name} died during the campaign:\n{stack.log(name)[-1500:]}"
+    # every DAMPING transition of the bridge: the injected faults' and any safety trip from load
+    trips = [ln.split("]: ", 1)[-1] for i in range(stack.starts["pd_bridge"]) for ln in
+             stack.log("pd_bridge", i).splitlines() if "-> DAMPING:" in ln]  # fmt: skip
+    results["bridge_damping_transitions"] = trips
+    print("bridge DAMPING transitions:", *trips, sep="\n  ", flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     meta = {"date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "loadavg": list(np.round(
         __import__("os").getloadavg(), 2))}  # fmt: skip
