@@ -106,6 +106,24 @@ class WindowSampler:
         return self.states[frames], self.commands[frames[:, :-1]]
 
 
+class SlipTerm:
+    """The stance-foot slip loss (``twist_training.cmg.foot_kinematics``) on normalized states."""
+
+    def __init__(self, stats: NormStats, weight: float, device: torch.device):
+        from twist_training.cmg.foot_kinematics import SlipLoss
+
+        self.loss = SlipLoss().to(device)
+        self.weight = weight
+        self.mean = torch.as_tensor(stats.motion_mean, dtype=torch.float32, device=device)
+        self.std = torch.as_tensor(stats.motion_std, dtype=torch.float32, device=device)
+
+    def __call__(self, inputs: torch.Tensor, preds: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+        def raw(z):
+            return z * self.std + self.mean
+
+        return self.loss(raw(inputs), raw(preds), raw(motion))
+
+
 def rollout_loss(
     model: CMG,
     motion: torch.Tensor,
@@ -114,21 +132,41 @@ def rollout_loss(
     standing: torch.Tensor | None = None,
     noise_std: float = 0.0,
     rng: random.Random | None = None,
+    slip: SlipTerm | None = None,
+    parts: dict | None = None,
 ) -> torch.Tensor:
-    """Mean over the rollout of MSE(pred_t+1, target_t+1); scheduled sampling, one coin per step."""
+    """Mean over the rollout of MSE(pred_t+1, target_t+1); scheduled sampling, one coin per step.
+
+    With ``slip``: + weight x the stance-foot slip loss over the same rollout (the model's input and
+    output at every step against the ground truth's stance phases); ``parts`` receives the terms.
+    """
     rng = rng or random
     L = command.shape[1]
     x = motion[:, 0]
     if standing is not None:
         x = standing.expand_as(x)
     loss = motion.new_zeros(())
+    inputs, preds = [], []
     for t in range(L):
         if noise_std > 0:
             x = x + noise_std * torch.randn_like(x)
         pred = model(x, command[:, t])
         loss = loss + torch.mean((pred - motion[:, t + 1]) ** 2)
+        if slip is not None:
+            inputs.append(x.detach())
+            preds.append(pred)
         x = motion[:, t + 1] if rng.random() < teacher_prob else pred.detach()
-    return loss / L
+    loss = loss / L
+    if parts is not None:
+        parts["mse"] = float(loss.detach())
+    if slip is not None:
+        if standing is not None:  # a window started from standing: frame 0 is not the ground truth
+            inputs[0] = motion[:, 0]
+        s = slip(torch.stack(inputs, 1), torch.stack(preds, 1), motion)
+        if parts is not None:
+            parts["slip"] = float(s.detach())
+        loss = loss + slip.weight * s
+    return loss
 
 
 @torch.no_grad()
@@ -262,6 +300,11 @@ def train_cmg(
         stats = NormStats.compute(all_s, np.concatenate(clips.commands), root_std_floor=0.02)
         standing_raw = standing_state(clips)
     sampler = WindowSampler(clips, stats, cfg, device)
+    slip = None
+    if cfg.slip_loss_weight > 0:
+        if not mcfg.root_channels:
+            raise ValueError("slip_loss_weight needs root_channels (the ground truth's root velocity)")
+        slip = SlipTerm(stats, cfg.slip_loss_weight, device)
     standing = torch.as_tensor(stats.normalize_state(standing_raw), dtype=torch.float32, device=device)
     # the runtime clamps commands to the range the windows actually cover (not single-frame extremes)
     wc = sampler.window_commands
@@ -344,10 +387,14 @@ def train_cmg(
     epoch = start_epoch - 1
     for epoch in range(start_epoch, cfg.epochs + 1):
         model.train()
-        t0, total, nb = time.time(), 0.0, 0
+        t0, total, nb, slip_total = time.time(), 0.0, 0, 0.0
         for motion, command in sampler.epoch_batches(np_rng, cfg.batch_size):
             stand = standing if py_rng.random() < cfg.standing_swap_prob else None
-            loss = rollout_loss(model, motion, command, teacher_prob, stand, cfg.input_noise_std, py_rng)
+            parts: dict = {}
+            loss = rollout_loss(
+                model, motion, command, teacher_prob, stand, cfg.input_noise_std, py_rng, slip, parts
+            )
+            slip_total += parts.get("slip", 0.0)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
@@ -371,10 +418,13 @@ def train_cmg(
             "epoch_s": dt,
             "samples_per_s": nb * cfg.batch_size / max(dt, 1e-9),
         }
+        if slip is not None:
+            rec["slip"] = slip_total / max(nb, 1)  # m^2/s^2, mean over the epoch
         history.append(rec)
         log(
             f"epoch {epoch:4d}/{cfg.epochs} loss {mean_loss:.5f} free-rollout {roll:.5f} lr {lr:.2e} "
             f"tf {teacher_prob:.3f} {dt:.1f}s ({rec['samples_per_s']:.0f} windows/s)"
+            + (f" slip {rec['slip']:.4f}" if slip is not None else "")
         )
         if writer:
             for k in ("loss", "rollout_mse", "lr", "teacher_prob", "samples_per_s"):
