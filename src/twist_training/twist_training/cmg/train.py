@@ -148,12 +148,13 @@ def rollout_loss(
     loss = motion.new_zeros(())
     inputs, preds = [], []
     for t in range(L):
+        if slip is not None:
+            inputs.append(x.detach())  # before the noise: feet move from the frame given, not its corruption
         if noise_std > 0:
             x = x + noise_std * torch.randn_like(x)
         pred = model(x, command[:, t])
         loss = loss + torch.mean((pred - motion[:, t + 1]) ** 2)
         if slip is not None:
-            inputs.append(x.detach())
             preds.append(pred)
         x = motion[:, t + 1] if rng.random() < teacher_prob else pred.detach()
     loss = loss / L
