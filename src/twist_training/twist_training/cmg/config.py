@@ -50,7 +50,7 @@ class TrainConfig:
     teacher_decay: float = 0.995  # multiplied in at the end of each epoch
     teacher_floor: float = 0.3
     input_noise_std: float = 0.0  # gaussian noise on the fed-back normalized state (0 = seed)
-    slip_loss_weight: float = 0.0  # + weight x stance-foot slip (m^2/s^2; twist_training.cmg.foot_kinematics)
+    slip_loss_weight: float = 0.0  # + weight x stance-foot slip speed, m/s (cmg.foot_kinematics)
     best_metric: str = "loss"  # loss (seed: epoch mean training loss) | rollout (free-run MSE)
     # --- run control
     seed: int = 0

@@ -112,19 +112,22 @@ class FootKinematics(torch.nn.Module):
 
 
 class SlipLoss(torch.nn.Module):
-    """Mean squared world velocity (m/s) of the predicted stance feet during ground-truth stance.
+    """Mean ground speed (m/s) of the predicted stance feet.
 
     Per step t -> t+1 of a rollout (raw units, 65- or 67-channel states with root channels):
-    foot velocity in the world = v_root (ground truth, heading frame) + w x p + dp/dt, with p the
-    predicted foot relative to the pelvis and dp/dt taken from the model's input frame to its
-    prediction. Stance = the ground truth's foot moves slower than ``stance_speed`` over the ground
-    and is the lower foot (within ``height_margin``).
+    foot velocity over the ground = v_root + w x p + dp/dt, with p the predicted foot relative to
+    the pelvis, dp/dt from the model's input frame to its prediction, and v_root, w the ground
+    truth's root velocity and yaw rate (the legs must carry the body at the true speed). A predicted
+    foot is planted when it is the lower one (within ``height_margin``) and its sole is near the
+    ground (``contact_height`` above it, using the predicted root height). The mask comes from the
+    prediction, not the ground truth: in free-running rollouts the prediction drifts off the ground
+    truth's stride timing, and a ground-truth mask would then score swing feet.
     """
 
-    def __init__(self, dt: float = 0.02, stance_speed: float = 0.15, height_margin: float = 0.01):
+    def __init__(self, dt: float = 0.02, contact_height: float = 0.05, height_margin: float = 0.01):
         super().__init__()
         self.fk = FootKinematics()
-        self.dt, self.stance_speed, self.height_margin = dt, stance_speed, height_margin
+        self.dt, self.contact_height, self.height_margin = dt, contact_height, height_margin
         self.layout = StateLayout(root_channels=True)
 
     def feet(self, raw: torch.Tensor) -> torch.Tensor:
@@ -142,25 +145,26 @@ class SlipLoss(torch.nn.Module):
         return v_root[:, None, :2] + w_cross_p + (p1[..., :2] - p0[..., :2]) / self.dt
 
     @torch.no_grad()
-    def stance(self, targets: torch.Tensor) -> torch.Tensor:
-        """targets (B, L+1, D) raw -> (B, L, 2) bool: ground-truth feet planted during t -> t+1."""
-        B, L1, D = targets.shape
-        p = self.feet(targets.reshape(-1, D)).view(B, L1, 2, 3)
-        v_root, yaw_rate = self.root_velocity(targets[:, 1:].reshape(-1, D))
-        p0, p1 = p[:, :-1].reshape(-1, 2, 3), p[:, 1:].reshape(-1, 2, 3)
-        speed = self.world_foot_velocity(p0, p1, v_root, yaw_rate).norm(dim=-1)
-        z = p1[..., 2]
+    def planted(self, raw: torch.Tensor, feet: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 2) bool: feet on the ground in raw states (B, D)."""
+        feet = self.feet(raw) if feet is None else feet
+        z = feet[..., 2] + raw[:, self.layout.root_height, None]  # above the ground
         lower = z <= z.min(dim=1, keepdim=True).values + self.height_margin
-        return ((speed < self.stance_speed) & lower).view(B, L1 - 1, 2)
+        return lower & (z < self.contact_height)
 
     def forward(self, inputs: torch.Tensor, preds: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """inputs, preds (B, L, D) raw (the model's input and output at each step), targets
-        (B, L+1, D) raw ground truth -> scalar loss (m^2/s^2)."""
+        (B, L+1, D) raw ground truth -> scalar loss (m/s)."""
         D = preds.shape[-1]
-        stance = self.stance(targets).reshape(-1, 2)
+        flat = preds.reshape(-1, D)
+        p1 = self.feet(flat)
+        stance = self.planted(flat, p1.detach())
         v_root, yaw_rate = self.root_velocity(targets[:, 1:].reshape(-1, D))
         with torch.no_grad():
             p0 = self.feet(inputs.reshape(-1, D))
-        v = self.world_foot_velocity(p0, self.feet(preds.reshape(-1, D)), v_root, yaw_rate)
+        v = self.world_foot_velocity(p0, p1, v_root, yaw_rate)
         w = stance.to(v.dtype)
-        return ((v**2).sum(-1) * w).sum() / w.sum().clamp(min=1.0)
+        # the speed itself (m/s), not its square: heel-strike frames, where the landing foot is
+        # briefly the lower one while still moving, and mocap foot skate must not dominate
+        speed = torch.sqrt((v**2).sum(-1) + 1e-6)
+        return (speed * w).sum() / w.sum().clamp(min=1.0)

@@ -420,7 +420,7 @@ def train_cmg(
             "samples_per_s": nb * cfg.batch_size / max(dt, 1e-9),
         }
         if slip is not None:
-            rec["slip"] = slip_total / max(nb, 1)  # m^2/s^2, mean over the epoch
+            rec["slip"] = slip_total / max(nb, 1)  # m/s, mean over the epoch
         history.append(rec)
         log(
             f"epoch {epoch:4d}/{cfg.epochs} loss {mean_loss:.5f} free-rollout {roll:.5f} lr {lr:.2e} "
