@@ -3,12 +3,11 @@
 The CMG's mean-squared error treats every channel alike, so a model can get the joint angles
 roughly right while the feet slide: at slow speeds a few centimetres of error in the stance foot's
 travel turns a forward walk into a shuffle or even a backward one (the implied-speed metric of
-``eval_cmg``). The slip loss scores what that metric measures: during the ground truth's stance
-phases, the predicted stance foot must stay on the ground when the body moves with the ground
-truth's root velocity.
+``eval_cmg``). The slip loss scores what that metric measures: a predicted stance foot must stay
+on the ground while the body moves as the predicted root channels say.
 
 Kinematic constants (body offsets, rotations, joint axes of both leg chains) are read once from the
-same MuJoCo model ``eval_cmg`` uses; :func:`foot_positions` matches ``mj_kinematics`` (tested).
+same MuJoCo model ``eval_cmg`` uses; :class:`FootKinematics` matches ``mj_kinematics`` (tested).
 """
 
 from __future__ import annotations
@@ -116,8 +115,9 @@ class SlipLoss(torch.nn.Module):
 
     Per step t -> t+1 of a rollout (raw units, 65- or 67-channel states with root channels):
     foot velocity over the ground = v_root + w x p + dp/dt, with p the predicted foot relative to
-    the pelvis, dp/dt from the model's input frame to its prediction, and v_root, w the ground
-    truth's root velocity and yaw rate (the legs must carry the body at the true speed). A predicted
+    the pelvis, dp/dt from the model's input frame to its prediction, and v_root, w the predicted
+    root velocity and yaw rate (detached: the legs must carry the body at the speed the root
+    channels state, and those are fitted to the ground truth by the MSE). A predicted
     foot is planted when it is the lower one (within ``height_margin``) and its sole is near the
     ground (``contact_height`` above it, using the predicted root height). The mask comes from the
     prediction, not the ground truth: in free-running rollouts the prediction drifts off the ground
@@ -152,15 +152,17 @@ class SlipLoss(torch.nn.Module):
         lower = z <= z.min(dim=1, keepdim=True).values + self.height_margin
         return lower & (z < self.contact_height)
 
-    def forward(self, inputs: torch.Tensor, preds: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """inputs, preds (B, L, D) raw (the model's input and output at each step), targets
-        (B, L+1, D) raw ground truth -> scalar loss (m/s)."""
+    def forward(self, inputs: torch.Tensor, preds: torch.Tensor) -> torch.Tensor:
+        """inputs, preds (B, L, D) raw (the model's input and output at each step) -> loss (m/s)."""
         D = preds.shape[-1]
         flat = preds.reshape(-1, D)
         p1 = self.feet(flat)
         stance = self.planted(flat, p1.detach())
-        v_root, yaw_rate = self.root_velocity(targets[:, 1:].reshape(-1, D))
         with torch.no_grad():
+            # the model's own root outputs (trained against the ground truth by the MSE): the legs
+            # must agree with them. The ground truth's root velocity would punish every window
+            # that starts from standing or lags a command change by a few frames.
+            v_root, yaw_rate = self.root_velocity(flat)
             p0 = self.feet(inputs.reshape(-1, D))
         v = self.world_foot_velocity(p0, p1, v_root, yaw_rate)
         w = stance.to(v.dtype)

@@ -117,11 +117,8 @@ class SlipTerm:
         self.mean = torch.as_tensor(stats.motion_mean, dtype=torch.float32, device=device)
         self.std = torch.as_tensor(stats.motion_std, dtype=torch.float32, device=device)
 
-    def __call__(self, inputs: torch.Tensor, preds: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
-        def raw(z):
-            return z * self.std + self.mean
-
-        return self.loss(raw(inputs), raw(preds), raw(motion))
+    def __call__(self, inputs: torch.Tensor, preds: torch.Tensor) -> torch.Tensor:
+        return self.loss(inputs * self.std + self.mean, preds * self.std + self.mean)
 
 
 def rollout_loss(
@@ -163,7 +160,7 @@ def rollout_loss(
     if slip is not None:
         if standing is not None:  # a window started from standing: frame 0 is not the ground truth
             inputs[0] = motion[:, 0]
-        s = slip(torch.stack(inputs, 1), torch.stack(preds, 1), motion)
+        s = slip(torch.stack(inputs, 1), torch.stack(preds, 1))
         if parts is not None:
             parts["slip"] = float(s.detach())
         loss = loss + slip.weight * s
@@ -304,7 +301,7 @@ def train_cmg(
     slip = None
     if cfg.slip_loss_weight > 0:
         if not mcfg.root_channels:
-            raise ValueError("slip_loss_weight needs root_channels (the ground truth's root velocity)")
+            raise ValueError("slip_loss_weight needs root_channels (the predicted root velocity)")
         slip = SlipTerm(stats, cfg.slip_loss_weight, device)
     standing = torch.as_tensor(stats.normalize_state(standing_raw), dtype=torch.float32, device=device)
     # the runtime clamps commands to the range the windows actually cover (not single-frame extremes)
