@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from cmg_generator.artifact import NormStats, make_metadata, save_artifact
-from cmg_generator.model import CMG, CMGConfig
+from cmg_generator.model import CMG, CMGConfig, StateLayout
 from cmg_generator.runtime import (
     CMGGenerator,
     GeneratorOptions,
@@ -188,7 +188,11 @@ def test_shipped_model_metadata(shipped: LoadedModel):
     assert meta["fps"] == 50.0, "CMG data are 50 Hz; the model must state the rate it was trained at"
     assert meta["joint_names"] == list(robot.G1_JOINT_NAMES)
     assert meta["training"]["config"]["smooth_s"] > 0
-    assert shipped.stats.motion_dim == 65
+    layout = StateLayout.from_dim(shipped.stats.motion_dim)
+    assert layout.root_channels, "the tracking policy needs the root channels"
+    if layout.phase_channels:
+        lo, hi = meta["stride_rate_range"]
+        assert 0.3 < lo < hi < 3.0, "strides per second while moving, from the training data"
     low, high = np.array(meta["command_low"]), np.array(meta["command_high"])
     assert low[0] < -0.4 and high[0] > 1.5 and low[2] < -0.8 and high[2] > 0.8
     readme = (MODELS_DIR / "README.md").read_text()
