@@ -92,6 +92,22 @@ def test_codec_detects_corruption():
         LowCmd(b"\x00" * 10)
 
 
+def test_raw_writer_refuses_buffers_without_a_cdr_header():
+    pytest.importorskip("cyclonedds")
+    import stack_harness as H
+
+    from twist_controller.unitree_io import DdsEndpoint
+
+    ep = DdsEndpoint("robot", H.process_dds_domain(), "lo", lambda m: None)
+    for short in (b"", b"\x00", b"\x00\x01\x00"):
+        with pytest.raises(ValueError, match="CDR header"):
+            ep.write(short)
+    assert ep.sent == 0
+    ep.write(b"\x00\x01\x00\x00" + b"\x00" * 8)  # garbage after a header is the reader's problem
+    assert ep.sent == 1
+    ep.close()
+
+
 # =============================================================================== process helpers
 def dds_domain_for(env) -> int:
     return 200 + int(env["ROS_DOMAIN_ID"]) % 30  # robot-link DDS domain, apart from the ROS one

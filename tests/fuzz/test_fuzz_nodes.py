@@ -139,6 +139,7 @@ def _top_warnings(text: str, n: int = 5) -> list[str]:
     return [f"{c} x {ln}" for ln, c in collections.Counter(lines).most_common(n)]
 
 
+@pytest.mark.timeout(900)  # the 10k run: ~2-5 min of fuzzing plus start-up on 2 cores
 def test_fuzz_running_nodes(fuzz, nodes):
     from twist_controller.unitree_io import LowState
 
@@ -194,8 +195,8 @@ def test_fuzz_running_nodes(fuzz, nodes):
                 P["imu"].publish(i)
             else:  # raw LowState bytes on the robot link
                 buf = bytearray(wire)
-                if raw[0] == 0:
-                    buf = bytearray(raw[1])
+                if raw[0] == 0:  # garbage after a valid CDR header (DdsEndpoint refuses < 4 bytes)
+                    buf = bytearray(wire[:4] + raw[1])
                 elif raw[0] == 1:
                     buf[4 + raw[2] % (len(buf) - 8)] ^= 0xFF  # payload byte flipped: bad CRC
                     bad_crc_sent[0] += 1
