@@ -103,7 +103,7 @@ def test_raw_writer_refuses_buffers_without_a_cdr_header():
         with pytest.raises(ValueError, match="CDR header"):
             ep.write(short)
     assert ep.sent == 0
-    ep.write(b"\x00\x01\x00\x00" + b"\x00" * 8)  # garbage after a header is the reader's problem
+    ep.write(b"\x00\x01\x00\x00" + b"\x00" * 8)  # garbage after a header goes out: the reader must cope
     assert ep.sent == 1
     ep.close()
 

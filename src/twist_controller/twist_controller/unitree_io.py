@@ -319,9 +319,8 @@ class DdsEndpoint:
         from cyclonedds._clayer import ddspy_write
 
         if len(data) < 4:
-            # cyclonedds reads the 4-byte CDR encapsulation header of what it is given without a
-            # length check; shorter buffers are the prime suspect of a segfault of the writing
-            # process in the 10k node fuzz (gone once the fuzz kept the header valid)
+            # cyclonedds reads the 4-byte CDR encapsulation header of a raw sample without a
+            # length check: refuse what cannot be a sample instead of handing it to native code
             raise ValueError(f"a serialized sample needs the 4-byte CDR header, got {len(data)} bytes")
         ret = ddspy_write(self._writer._ref, data)
         if ret < 0:
