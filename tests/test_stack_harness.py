@@ -98,3 +98,25 @@ def test_max_accel_override_takes_effect_in_cmg_node(ros_env, tmp_path):
         assert fast == pytest.approx(0.5, abs=1e-3)  # the whole step in one tick
     finally:
         rclpy.shutdown()
+
+
+def test_nodes_die_with_a_crashed_harness(tmp_path):
+    """A segfaulted test process never runs its teardown: its nodes must not outlive it."""
+    import os
+    import subprocess
+
+    marker = tmp_path / "child_pid"
+    pid = os.fork()
+    if pid == 0:  # the "test process": start a node-like child the harness way, then crash hard
+        p = subprocess.Popen(["sleep", "30"], preexec_fn=H._die_with_parent)
+        marker.write_text(str(p.pid))
+        os.kill(os.getpid(), 9)
+    os.waitpid(pid, 0)
+    child = int(marker.read_text())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{child}"):
+        state = open(f"/proc/{child}/stat").read().rsplit(")", 1)[1].split()[0]
+        if state == "Z":  # killed, waiting for its reaper (init)
+            break
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{child}") or state == "Z", "the child outlived its parent"
