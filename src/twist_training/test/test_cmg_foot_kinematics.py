@@ -44,26 +44,13 @@ def test_slip_is_small_on_a_generated_gait_and_large_when_the_feet_do_not_push()
     assert shuffle > 3 * truth and shuffle > 0.3
 
 
-def test_training_with_the_slip_term_records_it(tmp_path):
+def test_training_with_the_slip_term_records_it(tiny_cmg_config):
     from twist_training.cmg.config import TrainConfig
     from twist_training.cmg.train import train_cmg
 
     s = _walk(0.8)
     c = np.tile(np.array([0.8, 0.0, 0.3], dtype=np.float32), (len(s), 1))
-    cfg = TrainConfig(
-        slip_loss_weight=1.0,
-        hidden_dim=16,
-        gate_hidden_dim=8,
-        batch_size=8,
-        samples_per_epoch=16,
-        seq_len=6,
-        epochs=1,
-        num_threads=1,
-        out_dir=str(tmp_path),
-        run_name="run",
-        tensorboard=False,
-        device="cpu",
-    )
+    cfg = tiny_cmg_config(slip_loss_weight=1.0, batch_size=8, samples_per_epoch=16, epochs=1)
     res = train_cmg(cfg, clips=CMGClips([s], [c]), log=lambda m: None)
     assert np.isfinite(res.history[0]["slip"]) and res.history[0]["slip"] > 0
     with pytest.raises(ValueError, match="root_channels"):

@@ -68,8 +68,7 @@ def test_procedural_gait_phase_rate_follows_cadence_and_mirror_shifts_half_a_str
     np.testing.assert_allclose(phase_channels(np.array([0.25])), [[1.0, 0.0]], atol=1e-12)
 
 
-def test_train_export_and_runtime_with_phase(tmp_path):
-    from twist_training.cmg.config import TrainConfig
+def test_train_export_and_runtime_with_phase(tmp_path, tiny_cmg_config):
     from twist_training.cmg.export import export_onnx, export_torchscript
     from twist_training.cmg.train import train_cmg
 
@@ -80,20 +79,7 @@ def test_train_export_and_runtime_with_phase(tmp_path):
         s, c = clip_from_motion_clip(res.clip, True, command=res.command)
         states.append(s)
         cmds.append(c)
-    cfg = TrainConfig(
-        phase_channels=True,
-        hidden_dim=16,
-        gate_hidden_dim=8,
-        batch_size=16,
-        samples_per_epoch=32,
-        seq_len=6,
-        epochs=1,
-        num_threads=1,
-        out_dir=str(tmp_path),
-        run_name="run",
-        tensorboard=False,
-        device="cpu",
-    )
+    cfg = tiny_cmg_config(phase_channels=True, samples_per_epoch=32, epochs=1)
     res = train_cmg(cfg, clips=CMGClips(states, cmds), log=lambda s: None)
     art = load_artifact(res.best_path)
     assert art.stats.motion_dim == 67 and art.metadata["phase_channels"] is True

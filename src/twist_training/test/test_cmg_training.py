@@ -61,26 +61,6 @@ def _tiny_clips(n=4, T=120, root=True) -> CMGClips:
     return CMGClips(states, cmds, source="synthetic")
 
 
-def _tiny_cfg(tmp_path, **kw) -> TrainConfig:
-    base = dict(
-        hidden_dim=16,
-        gate_hidden_dim=8,
-        batch_size=16,
-        samples_per_epoch=64,
-        seq_len=6,
-        window_stride=5,
-        epochs=2,
-        ckpt_every=1,
-        num_threads=1,
-        out_dir=str(tmp_path),
-        run_name="run",
-        tensorboard=False,
-        device="cpu",
-    )
-    base.update(kw)
-    return TrainConfig(**base)
-
-
 # ----------------------------------------------------------------------------- data adapter
 def test_command_labels_from_kinematics():
     s, c = clip_from_kinematics(*_synthetic_clip(T=300, vx=0.8, yaw_rate=0.3))
@@ -163,9 +143,9 @@ def test_command_samplers_cover_their_ranges():
     assert np.all(b[:, 1:] == 0) and np.abs(b[:, 0]).max() <= 0.9 and b[:, 0].min() < -0.5
 
 
-def test_window_sampler_cuts_windows_inside_clips(tmp_path):
+def test_window_sampler_cuts_windows_inside_clips(tiny_cmg_config):
     clips = with_mirrors(_tiny_clips())
-    cfg = _tiny_cfg(tmp_path, sampling="balanced")
+    cfg = tiny_cmg_config(sampling="balanced")
     from cmg_generator.artifact import NormStats
 
     stats = NormStats.compute(np.concatenate(clips.states), np.concatenate(clips.commands))
@@ -178,7 +158,7 @@ def test_window_sampler_cuts_windows_inside_clips(tmp_path):
     assert np.all(starts + cfg.seq_len < lengths[clip_of + 1])  # never crosses a clip boundary
 
 
-def test_upstream_windowed_dataset_trains(tmp_path):
+def test_upstream_windowed_dataset_trains(tmp_path, tiny_cmg_config):
     """A cmg_training_data.pt-style file (windows of 31 x 58 + 30 commands) is accepted as data."""
     from twist_training.cmg.data_adapter import load_windowed_dataset
 
@@ -195,8 +175,7 @@ def test_upstream_windowed_dataset_trains(tmp_path):
     assert (
         len(clips.states) == 20 and clips.states[0].shape == (31, 58) and clips.commands[0].shape == (31, 3)
     )
-    cfg = _tiny_cfg(
-        tmp_path,
+    cfg = tiny_cmg_config(
         epochs=1,
         root_channels=False,
         mirror=False,
@@ -231,8 +210,8 @@ def test_config_yaml_and_cli_overrides(tmp_path):
 
 
 # ----------------------------------------------------------------------------- training
-def test_train_checkpoint_resume_and_artifacts(tmp_path):
-    cfg = _tiny_cfg(tmp_path)
+def test_train_checkpoint_resume_and_artifacts(tiny_cmg_config):
+    cfg = tiny_cmg_config()
     res = train_cmg(cfg, clips=_tiny_clips(), log=lambda s: None)
     run = res.run_dir
     for name in ("cmg_best.pt", "cmg_ckpt_1.pt", "cmg_ckpt_2.pt", "cmg_final.pt", "loss.png", "history.json"):
@@ -241,7 +220,7 @@ def test_train_checkpoint_resume_and_artifacts(tmp_path):
     assert res.history[1]["teacher_prob"] == pytest.approx(0.995)
     art = load_artifact(run / "cmg_best.pt")
     assert art.metadata["fps"] == 50.0 and art.stats.motion_dim == 65
-    cfg3 = _tiny_cfg(tmp_path, epochs=3)
+    cfg3 = tiny_cmg_config(epochs=3)
     res3 = train_cmg(
         cfg3, clips=_tiny_clips(), resume=run / "cmg_ckpt_2.pt", log=lambda s: None, lr_override=1e-3
     )
@@ -253,9 +232,8 @@ def test_train_checkpoint_resume_and_artifacts(tmp_path):
     assert ck["epoch"] == 3 and "optimizer" in ck
 
 
-def test_training_reduces_loss_on_a_tiny_problem(tmp_path):
-    cfg = _tiny_cfg(
-        tmp_path,
+def test_training_reduces_loss_on_a_tiny_problem(tiny_cmg_config):
+    cfg = tiny_cmg_config(
         epochs=8,
         samples_per_epoch=256,
         hidden_dim=32,
@@ -268,8 +246,8 @@ def test_training_reduces_loss_on_a_tiny_problem(tmp_path):
 
 
 # ----------------------------------------------------------------------------- export
-def test_export_round_trip_torchscript_onnx_equal_eager(tmp_path):
-    res = train_cmg(_tiny_cfg(tmp_path, epochs=1), clips=_tiny_clips(), log=lambda s: None)
+def test_export_round_trip_torchscript_onnx_equal_eager(tmp_path, tiny_cmg_config):
+    res = train_cmg(tiny_cmg_config(epochs=1), clips=_tiny_clips(), log=lambda s: None)
     art = load_artifact(res.best_path)
     ts = export_torchscript(res.best_path, tmp_path / "m.ts")
     ox = export_onnx(res.best_path, tmp_path / "m.onnx")
@@ -296,11 +274,11 @@ def test_export_round_trip_torchscript_onnx_equal_eager(tmp_path):
 
 
 # ----------------------------------------------------------------------------- evaluation
-def test_eval_quick_writes_report_and_npz(tmp_path):
+def test_eval_quick_writes_report_and_npz(tmp_path, tiny_cmg_config):
     pytest.importorskip("mujoco")
     from twist_training.cmg.evaluate import evaluate
 
-    res = train_cmg(_tiny_cfg(tmp_path, epochs=1), clips=_tiny_clips(), log=lambda s: None)
+    res = train_cmg(tiny_cmg_config(epochs=1), clips=_tiny_clips(), log=lambda s: None)
     out = tmp_path / "eval"
     grid = ((0.0, 1.0), (0.0,), (0.0, 0.5))
     rep = evaluate(
