@@ -87,6 +87,19 @@ def probe_policy(path: Path, gain: float = 1.0) -> Path:
     return export_policy(net, path)
 
 
+def terminate(p: subprocess.Popen, timeout: float = 10.0) -> None:
+    """End a process: SIGCONT (it may be SIGSTOPped by a fault test), SIGTERM, SIGKILL after
+    ``timeout``; waits for it."""
+    if p.poll() is None:
+        p.send_signal(signal.SIGCONT)
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+
+
 def _die_with_parent() -> None:
     """In the child: SIGKILL when the harness process dies, however it dies. A test process that
     segfaulted never ran its teardown, and its five nodes kept running (load 27 an hour later)."""
@@ -147,15 +160,7 @@ class Stack:
 
     def stop(self, name: str, timeout: float = 10.0) -> None:
         """End one node (SIGTERM, SIGKILL after ``timeout``) and wait for it."""
-        p = self.procs[name]
-        if p.poll() is None:
-            p.send_signal(signal.SIGCONT)
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
+        terminate(self.procs[name], timeout)
 
     def start(self, *names: str) -> None:
         for name in names or CONTROL_NODES:

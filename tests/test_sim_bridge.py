@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import signal
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import stack_harness as H  # scripts/ is on sys.path (conftest.py)
 
 from twist_controller import robot
 
@@ -94,8 +94,6 @@ def test_codec_detects_corruption():
 
 def test_raw_writer_refuses_buffers_without_a_cdr_header():
     pytest.importorskip("cyclonedds")
-    import stack_harness as H
-
     from twist_controller.unitree_io import DdsEndpoint
 
     ep = DdsEndpoint("robot", H.process_dds_domain(), "lo", lambda m: None)
@@ -122,13 +120,7 @@ def start(cmd, env, log: Path):
 
 
 def stop(p, timeout=10.0) -> str:
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(5)
+    H.terminate(p, timeout)
     p._log.close()
     return p._logpath.read_text()
 
