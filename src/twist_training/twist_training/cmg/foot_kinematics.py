@@ -17,6 +17,7 @@ import torch
 
 from cmg_generator.model import StateLayout
 from twist_controller import robot
+from twist_training.cmg.data_adapter import quat_to_matrix
 
 LEG_BODIES = (
     "{side}_hip_pitch_link",
@@ -26,17 +27,6 @@ LEG_BODIES = (
     "{side}_ankle_pitch_link",
     "{side}_ankle_roll_link",
 )
-
-
-def _quat_to_matrix(q: np.ndarray) -> np.ndarray:
-    w, x, y, z = q / np.linalg.norm(q)
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-        ]
-    )
 
 
 def _axis_rotation(axis: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
@@ -81,7 +71,7 @@ class FootKinematics(torch.nn.Module):
                 if m.body_jntnum[b] != 1 or np.any(m.jnt_pos[j] != 0):
                     raise ValueError(f"unexpected joint layout at {pattern.format(side=side)}")
                 offsets.append(m.body_pos[b])
-                rotations.append(_quat_to_matrix(m.body_quat[b]))
+                rotations.append(quat_to_matrix(m.body_quat[b]))
                 axes.append(m.jnt_axis[j])
                 joints.append(int(m.jnt_qposadr[j]) - 7)  # free joint first: qpos[7:] = G1 order
         n = len(LEG_BODIES)
