@@ -74,6 +74,19 @@ def _kill_rounds(start, run: Path, pattern: str, rounds: int, log: Path, check, 
 
 
 # ------------------------------------------------------------------------------------------ CMG
+def _resume_until(start, checkpoint: Path, target: Path, log: Path, timeout: float = 180.0) -> None:
+    """Resume from ``checkpoint`` and run until ``target`` exists (or the run ends), then kill it."""
+    with open(log, "a") as f:
+        p = start(checkpoint, f)
+        try:
+            deadline = time.monotonic() + timeout
+            while not target.exists() and time.monotonic() < deadline and p.poll() is None:
+                time.sleep(0.1)
+        finally:
+            p.kill()
+            p.wait(30)
+
+
 def test_train_cmg_kill9_and_resume(tmp_path):
     out = tmp_path / "cmg"
     log = tmp_path / "train_cmg.log"
@@ -96,16 +109,7 @@ def test_train_cmg_kill9_and_resume(tmp_path):
     _kill_rounds(start, run, "cmg_ckpt_*.pt", 3, log, check)
     last = _ckpts(run, "cmg_ckpt_*.pt")[-1]
     ck_last = torch.load(last, map_location="cpu", weights_only=False)
-    with open(log, "a") as f:  # resume and let it write one more checkpoint
-        p = start(last, f)
-        try:
-            target = run / f"cmg_ckpt_{_num(last) + 2}.pt"
-            deadline = time.monotonic() + 180
-            while not target.exists() and time.monotonic() < deadline and p.poll() is None:
-                time.sleep(0.1)
-        finally:
-            p.kill()
-            p.wait(30)
+    _resume_until(start, last, run / f"cmg_ckpt_{_num(last) + 2}.pt", log)  # one more checkpoint
     text = log.read_text()
     assert f"resumed from {last}" in text and f"at epoch {_num(last) + 1}" in text, text[-2000:]
     nxt = torch.load(run / f"cmg_ckpt_{_num(last) + 1}.pt", map_location="cpu", weights_only=False)
@@ -140,16 +144,7 @@ def test_train_teacher_kill9_and_resume(tmp_path):
     last = cks[-1]
     ck_last = torch.load(last, map_location="cpu", weights_only=False)
     ck_first = torch.load(cks[0], map_location="cpu", weights_only=False)
-    with open(log, "a") as f:
-        p = start(last, f)
-        try:
-            target = run / f"model_{_num(last) + 2}.pt"
-            deadline = time.monotonic() + 180
-            while not target.exists() and time.monotonic() < deadline and p.poll() is None:
-                time.sleep(0.1)
-        finally:
-            p.kill()
-            p.wait(30)
+    _resume_until(start, last, run / f"model_{_num(last) + 2}.pt", log)
     text = log.read_text()
     assert f"resumed from {last} at iteration {_num(last) + 1}" in text, text[-2000:]
     nxt = torch.load(run / f"model_{_num(last) + 1}.pt", map_location="cpu", weights_only=False)
