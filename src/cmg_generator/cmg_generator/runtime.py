@@ -41,6 +41,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from cmg_generator.artifact import NormStats
+from cmg_generator.mirror import mirror_commands, mirror_states
 from cmg_generator.model import StateLayout
 from twist_controller import robot
 from twist_controller.reference import Frame as ReferenceFrame
@@ -197,6 +198,10 @@ class GeneratorOptions:
     # turns at least at the slowest stride rate seen moving in training (metadata
     # ``stride_rate_range``), so the clock cannot stop and freeze the gait into a shuffle
     phase_floor: bool = True
+    # average each step with the model's own mirror image, f(s, c) and M f(M s, M c), M = left/right
+    # mirror: the generator becomes exactly symmetric, which removes the model's left/right bias
+    # (a limp, or drift to one side on a straight command). One backend call with batch 2B.
+    mirror_average: bool = False
 
 
 class CommandFilter:
@@ -270,14 +275,22 @@ class StateStepper:
         nxt[..., p.start + 1] = np.cos(a)
         return nxt
 
-    def __call__(self, raw: np.ndarray, command: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Returns (clamped next raw state, unclamped next raw state) - the latter for diagnostics."""
+    def _predict(self, raw: np.ndarray, command: np.ndarray) -> np.ndarray:
         z = self.stats.normalize_state(raw).astype(np.float32)
         c = self.stats.normalize_command(command).astype(np.float32)
-        zn = np.asarray(self.backend(z, c), dtype=np.float64)
+        return np.asarray(self.backend(z, c), dtype=np.float64)
+
+    def __call__(self, raw: np.ndarray, command: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Returns (clamped next raw state, unclamped next raw state) - the latter for diagnostics."""
         k = self.options.state_z_clip
-        zn = np.clip(zn, -k, k)
-        nxt = self.stats.denormalize_state(zn)
+        if self.options.mirror_average:
+            both = np.concatenate([raw, mirror_states(raw)])
+            cmds = np.concatenate([command, mirror_commands(command)])
+            zn = self._predict(both, cmds)
+            nxt = self.stats.denormalize_state(np.clip(zn, -k, k))
+            nxt = 0.5 * (nxt[: len(raw)] + mirror_states(nxt[len(raw) :]))
+        else:
+            nxt = self.stats.denormalize_state(np.clip(self._predict(raw, command), -k, k))
         fed_back = self.clamp(nxt.copy())
         if self.phase is not None:
             fed_back = self.advance_phase(raw, fed_back, command)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from cmg_generator.artifact import load_artifact
-from cmg_generator.model import StateLayout
+from cmg_generator.model import CMG, CMGConfig, StateLayout
 from cmg_generator.runtime import CMGGenerator, load_model
 from twist_training.cmg.data_adapter import CMGClips, clip_from_motion_clip, mirror_states
 from twist_training.cmg.phase import (
@@ -108,3 +108,29 @@ def test_train_export_and_runtime_with_phase(tmp_path, tiny_cmg_config):
         np.testing.assert_allclose(np.linalg.norm(gen.state[p]), 1.0, atol=1e-6)
     steps = np.mod(np.diff(angles[30:]), 2 * np.pi)  # after the command ramp (1 m/s^2)
     assert np.all(steps >= min_step - 1e-9) and np.all(steps <= np.pi)
+
+
+def test_phase_forcing_feeds_the_ground_truth_phase_on_free_running_steps():
+    from twist_training.cmg.train import rollout_loss
+
+    torch.manual_seed(0)
+    model = CMG(CMGConfig(root_channels=True, phase_channels=True, hidden_dim=16, gate_hidden_dim=8))
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        def forward(self, x, c):
+            seen.append(x.detach().clone())
+            return model(x, c)
+
+    B, L = 3, 5
+    motion = torch.randn(B, L + 1, 67)
+    command = torch.randn(B, L, 3)
+    ph = StateLayout.from_dim(67).phase
+    for forced in (None, ph):
+        seen.clear()
+        rollout_loss(Recorder(), motion, command, teacher_prob=0.0, forced=forced)
+        for t in range(1, L):
+            gt_phase = torch.allclose(seen[t][:, ph], motion[:, t, ph])
+            assert gt_phase == (forced is not None)
+            # the other channels are the model's own (detached) prediction either way
+            assert not torch.allclose(seen[t][:, : ph.start], motion[:, t, : ph.start])

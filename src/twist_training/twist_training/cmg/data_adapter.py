@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cmg_generator.mirror import mirror_commands, mirror_states
 from cmg_generator.model import NUM_JOINTS, StateLayout
 
 FPS = 50.0
@@ -391,27 +392,6 @@ def load_default_clips(
 
 
 # ----------------------------------------------------------------------------- augmentation
-def mirror_states(states: np.ndarray) -> np.ndarray:
-    """Left/right mirror of raw states (..., D) using the robot spec's joint mirror map."""
-    from twist_controller.robot import MIRROR_INDEX, MIRROR_SIGN
-
-    layout = StateLayout.from_dim(states.shape[-1])
-    out = np.array(states, copy=True)
-    for sl in (layout.joint_pos, layout.joint_vel):
-        out[..., sl] = states[..., sl][..., MIRROR_INDEX] * MIRROR_SIGN
-    if layout.root_channels:
-        out[..., layout.root_roll] *= -1.0
-        out[..., layout.root_lin_vel.start + 1] *= -1.0  # vy
-        out[..., layout.root_yaw_rate] *= -1.0
-    if layout.phase_channels:
-        out[..., layout.phase] *= -1.0  # the other foot lifts first: phase + 1/2
-    return out
-
-
-def mirror_commands(commands: np.ndarray) -> np.ndarray:
-    return np.asarray(commands) * np.array([1.0, -1.0, -1.0], dtype=np.float32)
-
-
 def with_mirrors(clips: CMGClips) -> CMGClips:
     return CMGClips(
         clips.states + [mirror_states(s).astype(np.float32) for s in clips.states],

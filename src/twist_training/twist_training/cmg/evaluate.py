@@ -33,6 +33,7 @@ dof_names, body_names) + ``commands`` holds the first command-change rollout (ro
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import sys
@@ -142,10 +143,11 @@ def evaluate(
     change_every_s: float = 4.0,
     seed: int = 0,
     log=print,
+    options: GeneratorOptions | None = None,
 ) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    opts = GeneratorOptions()
+    opts = options or GeneratorOptions()
     fps = float(loaded.metadata.get("fps", 50.0))
     dt = 1.0 / fps
     T = int(np.round(minutes * 60 * fps))
@@ -261,6 +263,7 @@ def evaluate(
         "grid": rows,
         "command_low": loaded.metadata.get("command_low"),
         "command_high": loaded.metadata.get("command_high"),
+        "runtime_options": {"mirror_average": opts.mirror_average, "phase_floor": opts.phase_floor},
     }
     (out_dir / "eval_report.json").write_text(json.dumps(report, indent=1))
     (out_dir / "eval_report.md").write_text(_markdown(report))
@@ -308,6 +311,7 @@ def _markdown(rep: dict) -> str:
         f"over the "
         f"last {s['analysis_window_s']:.0f} s. Trained command range: low {rep['command_low']}, "
         f"high {rep['command_high']} (grid commands outside it are clamped; `in range` = not clamped).",
+        f"Runtime options: {rep.get('runtime_options', {})}.",
         "",
         f"- diverged (non-finite, or at the ±8σ guard during the last minute): {s['diverged']} / "
         f"{s['commands']}; frames at the guard over all rollouts: {s['guard_hit_frames']}",
@@ -381,6 +385,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--change-every", type=float, default=4.0)
     p.add_argument("--quick", action="store_true", help="1 minute, coarse grid (smoke test)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--mirror-average",
+        choices=("true", "false"),
+        default=None,
+        help="average the model with its mirror image (default: the runtime's default)",
+    )
     args = p.parse_args(argv)
     loaded = load_model(args.model, args.stats, num_threads=args.threads)
     out = Path(args.out) if args.out else Path(args.model).parent / f"eval_{Path(args.model).stem}"
@@ -388,7 +398,10 @@ def main(argv: list[str] | None = None) -> int:
     minutes, analysis = args.minutes, args.analysis_s
     if args.quick:
         grid, minutes, analysis = ((-0.5, 0.0, 1.0, 3.0), (0.0, 0.5), (0.0, 1.0)), 1.0, 20.0
-    evaluate(loaded, out, minutes, analysis, grid, args.change_rollouts, args.change_every)
+    opts = GeneratorOptions()
+    if args.mirror_average is not None:
+        opts = dataclasses.replace(opts, mirror_average=args.mirror_average == "true")
+    evaluate(loaded, out, minutes, analysis, grid, args.change_rollouts, args.change_every, options=opts)
     print(f"report: {out / 'eval_report.md'}")
     return 0
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from cmg_generator.artifact import ARTIFACT_FORMAT, ARTIFACT_VERSION, NormStats, make_metadata
-from cmg_generator.model import CMG, CMGConfig
+from cmg_generator.model import CMG, CMGConfig, StateLayout
 from twist_training.cmg.config import TrainConfig
 from twist_training.cmg.data_adapter import CMGClips, standing_state, with_mirrors
 
@@ -131,8 +131,15 @@ def rollout_loss(
     rng: random.Random | None = None,
     slip: SlipTerm | None = None,
     parts: dict | None = None,
+    forced: slice | None = None,
 ) -> torch.Tensor:
     """Mean over the rollout of MSE(pred_t+1, target_t+1); scheduled sampling, one coin per step.
+
+    ``forced``: channels (the gait phase) that always come from the ground truth, also on the
+    free-running steps. A free rollout drifts out of step with the ground truth's stride timing, and
+    then the MSE-optimal prediction is the average over stride positions: a small-amplitude shuffle.
+    With the phase given, the stride position is known and the loss stays sharp; at run time the
+    model's own phase (kept turning by the runtime) drives the body.
 
     With ``slip``: + weight x the stance-foot slip loss over the same rollout (the model's input and
     output at every step against the ground truth's stance phases); ``parts`` receives the terms.
@@ -153,7 +160,12 @@ def rollout_loss(
         loss = loss + torch.mean((pred - motion[:, t + 1]) ** 2)
         if slip is not None:
             preds.append(pred)
-        x = motion[:, t + 1] if rng.random() < teacher_prob else pred.detach()
+        if rng.random() < teacher_prob:
+            x = motion[:, t + 1]
+        else:
+            x = pred.detach()
+            if forced is not None:
+                x = torch.cat([x[:, : forced.start], motion[:, t + 1, forced], x[:, forced.stop :]], dim=1)
     loss = loss / L
     if parts is not None:
         parts["mse"] = float(loss.detach())
@@ -298,6 +310,11 @@ def train_cmg(
         stats = NormStats.compute(all_s, np.concatenate(clips.commands), root_std_floor=0.02)
         standing_raw = standing_state(clips)
     sampler = WindowSampler(clips, stats, cfg, device)
+    forced = None
+    if cfg.phase_forcing:
+        if not mcfg.phase_channels:
+            raise ValueError("phase_forcing needs phase_channels")
+        forced = StateLayout(mcfg.root_channels, mcfg.phase_channels).phase
     slip = None
     if cfg.slip_loss_weight > 0:
         if not mcfg.root_channels:
@@ -390,7 +407,7 @@ def train_cmg(
             stand = standing if py_rng.random() < cfg.standing_swap_prob else None
             parts: dict = {}
             loss = rollout_loss(
-                model, motion, command, teacher_prob, stand, cfg.input_noise_std, py_rng, slip, parts
+                model, motion, command, teacher_prob, stand, cfg.input_noise_std, py_rng, slip, parts, forced
             )
             slip_total += parts.get("slip", 0.0)
             opt.zero_grad(set_to_none=True)
