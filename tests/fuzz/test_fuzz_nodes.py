@@ -84,6 +84,8 @@ def nodes(ros_env, tmp_path):
         robot_side = unitree_io.DdsEndpoint("robot", dds, "lo", lambda m: None)  # writes rt/lowstate
         yield stack, robot_side
     finally:
+        if robot_side is not None:
+            robot_side.close()
         stack.close()
 
 

@@ -24,6 +24,7 @@ Transports (same small interface: ``write_cmd`` / ``write_state`` / callbacks wi
 from __future__ import annotations
 
 import threading
+import weakref
 import zlib
 from collections.abc import Callable
 
@@ -286,7 +287,13 @@ class DdsEndpoint:
         self.malformed = 0
         self.sent = 0
         self._writer = DataWriter(dp, out_topic)
-        self._reader = DataReader(dp, in_topic, listener=Listener(on_data_available=self._on_data))
+        # The listener must not hold the endpoint strongly: endpoint -> reader -> listener -> bound
+        # method -> endpoint is a cycle, and when the garbage collector breaks a cycle it may free the
+        # listener's C callback before it deletes the reader, which then calls freed memory
+        # (segfault on the next sample). Without the cycle, dropping the endpoint deletes the reader
+        # first; close() does it explicitly.
+        listener = Listener(on_data_available=_weak_call(self._on_data))
+        self._reader = DataReader(dp, in_topic, listener=listener)
 
     def _on_data(self, reader) -> None:
         from cyclonedds._clayer import ddspy_take
@@ -318,6 +325,8 @@ class DdsEndpoint:
     def write(self, data: bytes) -> None:
         from cyclonedds._clayer import ddspy_write
 
+        if self._writer is None:
+            raise RuntimeError("DdsEndpoint is closed")
         if len(data) < 4:
             # cyclonedds reads the 4-byte CDR encapsulation header of a raw sample without a
             # length check: refuse what cannot be a sample instead of handing it to native code
@@ -328,8 +337,26 @@ class DdsEndpoint:
         self.sent += 1
 
     def close(self) -> None:
-        self._reader = None
-        self._writer = None
+        """Delete the DDS reader (with its listener) and writer now. Idempotent."""
+        reader, writer = self._reader, self._writer
+        self._reader = self._writer = None
+        for entity in (reader, writer):
+            if entity is not None:
+                # cyclonedds deletes an entity in Entity.__del__; run it now rather than whenever the
+                # last reference goes (a later __del__ finds the entity gone and does nothing)
+                entity.__del__()
+
+
+def _weak_call(method: Callable) -> Callable:
+    """A callback that calls ``method`` while its object is alive, without keeping it alive."""
+    ref = weakref.WeakMethod(method)
+
+    def call(*args) -> None:
+        m = ref()
+        if m is not None:
+            m(*args)
+
+    return call
 
 
 # ---------------------------------------------------------------------------------------------
