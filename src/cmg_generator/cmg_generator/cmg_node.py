@@ -55,6 +55,7 @@ class CMGNode(Node):
         stamped = bool(self.declare_parameter("cmd_vel_stamped", False).value)
         self.horizon = max(0, int(self.declare_parameter("horizon", 0).value))
         max_accel = list(self.declare_parameter("max_accel", [1.0, 1.0, 2.0]).value)
+        mirror_average = bool(self.declare_parameter("mirror_average", True).value)
         self.input = CommandInput(CommandInputConfig(timeout=timeout))
         self.generator = None
         path = Path(model_path) if model_path else shipped_model()
@@ -64,7 +65,9 @@ class CMGNode(Node):
             try:
                 from cmg_generator.runtime import CMGGenerator, GeneratorOptions
 
-                opts = GeneratorOptions(max_accel=tuple(float(a) for a in max_accel))
+                opts = GeneratorOptions(
+                    max_accel=tuple(float(a) for a in max_accel), mirror_average=mirror_average
+                )
                 self.generator = CMGGenerator.load(path, stats_yaml=stats_yaml, options=opts)
                 lo, hi = self.generator.command_low, self.generator.command_high
                 self.get_logger().info(f"CMG {path.name}: command range low {lo.round(2)} high {hi.round(2)}")

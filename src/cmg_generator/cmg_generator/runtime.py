@@ -200,8 +200,9 @@ class GeneratorOptions:
     phase_floor: bool = True
     # average each step with the model's own mirror image, f(s, c) and M f(M s, M c), M = left/right
     # mirror: the generator becomes exactly symmetric, which removes the model's left/right bias
-    # (a limp, or drift to one side on a straight command). One backend call with batch 2B.
-    mirror_average: bool = False
+    # (a limp, or drift to one side on a straight command). One backend call with batch 2B:
+    # +0.1 ms per step on this machine (0.23 -> 0.33 ms p50, shipped model, eager torch).
+    mirror_average: bool = True
 
 
 class CommandFilter:
