@@ -716,7 +716,11 @@ def test_panel_to_lowcmd_delay(ros_env):
     sim_exe, pd_exe = lib / "g1_bringup" / "mujoco_sim", lib / "twist_controller" / "pd_bridge"
     if not (sim_exe.exists() and pd_exe.exists()):
         pytest.skip("mujoco_sim / pd_bridge not built")
-    dds_domain = 201 + os.getpid() % 30
+    import stack_harness as H  # scripts/ is on sys.path (conftest.py)
+
+    # the SDK's DDS set-up is one per process: the in-process observer must use the domain every
+    # other test of this process uses, or init_dds refuses it
+    dds_domain = H.process_dds_domain()
     share = ROOT / "install" / "share"
     port = free_port()
     dom = ["-p", f"dds_domain:={dds_domain}"]
