@@ -331,7 +331,7 @@ def test_shipped_model_follows_commands(tmp_path):
     from twist_training.cmg.evaluate import evaluate
 
     shipped = Path(__file__).resolve().parents[2] / "cmg_generator" / "models" / "cmg_g1_small.pt"
-    grid = ((0.0, 1.0, 2.0), (0.0,), (-1.0, 0.0, 1.0))
+    grid = ((0.0, 0.3, 1.0, 2.0), (0.0,), (-1.0, 0.0, 1.0))
     rep = evaluate(
         load_model(shipped),
         tmp_path,
@@ -346,4 +346,7 @@ def test_shipped_model_follows_commands(tmp_path):
     rows = {tuple(r["cmd"]): r for r in rep["grid"]}
     v0, v1, v2 = (rows[(vx, 0.0, 0.0)]["implied_vx"] for vx in (0.0, 1.0, 2.0))
     assert abs(v0) < 0.3 and v1 > 0.5 and v2 > v1 + 0.4, (v0, v1, v2)
+    # slow straight walking walks (the phase-less and phase-only models stepped in place here: 0.01)
+    slow = rows[(0.3, 0.0, 0.0)]["implied_vx"]
+    assert 0.15 < slow < 0.45, slow
     assert rows[(0.0, 0.0, 1.0)]["implied_yaw_rate"] > rows[(0.0, 0.0, -1.0)]["implied_yaw_rate"] + 0.8
