@@ -134,3 +134,17 @@ def test_phase_forcing_feeds_the_ground_truth_phase_on_free_running_steps():
             assert gt_phase == (forced is not None)
             # the other channels are the model's own (detached) prediction either way
             assert not torch.allclose(seen[t][:, : ph.start], motion[:, t, : ph.start])
+
+
+def test_phase_forcing_share_of_batches():
+    import random
+
+    from twist_training.cmg.train import _batch_forcing
+
+    ph = StateLayout.from_dim(67).phase
+    rng = random.Random(0)
+    state = rng.getstate()
+    assert _batch_forcing(ph, 1.0, rng) == ph and rng.getstate() == state  # no coin drawn: runs reproduce
+    assert _batch_forcing(None, 0.5, rng) is None
+    picks = [_batch_forcing(ph, 0.3, rng) is not None for _ in range(2000)]
+    assert 0.25 < np.mean(picks) < 0.35

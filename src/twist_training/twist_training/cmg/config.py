@@ -52,6 +52,7 @@ class TrainConfig:
     input_noise_std: float = 0.0  # gaussian noise on the fed-back normalized state (0 = seed)
     slip_loss_weight: float = 0.0  # + weight x stance-foot slip speed, m/s (cmg.foot_kinematics)
     phase_forcing: bool = False  # free-running steps still get the ground truth's phase (needs phase)
+    phase_forcing_prob: float = 1.0  # with phase_forcing: share of batches forced (the rest run free)
     best_metric: str = "loss"  # loss (seed: epoch mean training loss) | rollout (free-run MSE)
     # --- run control
     seed: int = 0

@@ -179,6 +179,13 @@ def rollout_loss(
     return loss
 
 
+def _batch_forcing(forced: slice | None, prob: float, rng: random.Random) -> slice | None:
+    """The forced channels for this batch: always at prob >= 1 (no coin drawn), else with prob."""
+    if forced is None or prob >= 1.0:
+        return forced
+    return forced if rng.random() < prob else None
+
+
 @torch.no_grad()
 def free_rollout_mse(model: CMG, sampler: WindowSampler, n: int = 256, seed: int = 123) -> float:
     """Free-running (no teacher forcing) MSE over fixed windows: the autoregressive quality proxy."""
@@ -407,8 +414,9 @@ def train_cmg(
             stand = standing if py_rng.random() < cfg.standing_swap_prob else None
             parts: dict = {}
             loss = rollout_loss(
-                model, motion, command, teacher_prob, stand, cfg.input_noise_std, py_rng, slip, parts, forced
-            )
+                model, motion, command, teacher_prob, stand, cfg.input_noise_std, py_rng, slip, parts,
+                _batch_forcing(forced, cfg.phase_forcing_prob, py_rng),
+            )  # fmt: skip
             slip_total += parts.get("slip", 0.0)
             opt.zero_grad(set_to_none=True)
             loss.backward()
