@@ -727,7 +727,10 @@ def test_panel_to_lowcmd_delay(ros_env):
     sim_args = ["--params-file", str(share / "g1_bringup/config/mujoco_sim.yaml"), *dom]
     pd_args = ["--params-file", str(share / "twist_controller/config/pd_bridge.yaml"), *dom]
     pd_args += ["-p", "auto_stand:=true", "-p", "auto_policy:=true"]
-    quiet = dict(env=ros_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # the nodes die with this process whatever ends it (a failed run left them running for hours)
+    quiet = dict(
+        env=ros_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=H._die_with_parent
+    )
     procs = [
         subprocess.Popen([str(sim_exe), "--ros-args", *sim_args], **quiet),
         subprocess.Popen([str(pd_exe), "--ros-args", *pd_args], **quiet),
@@ -749,9 +752,10 @@ def test_panel_to_lowcmd_delay(ros_env):
             wire["t_seen"] = time.perf_counter()
             seen.set()
 
-    observer = unitree_io.DdsEndpoint("robot", dds_domain, "lo", on_lowcmd)  # reads rt/lowcmd only
+    observer = None
     delays = []
     try:
+        observer = unitree_io.DdsEndpoint("robot", dds_domain, "lo", on_lowcmd)  # reads rt/lowcmd only
 
         async def session():
             c = await FoxgloveClient(f"ws://127.0.0.1:{port}").connect(timeout=30)
@@ -785,7 +789,8 @@ def test_panel_to_lowcmd_delay(ros_env):
 
         asyncio.run(asyncio.wait_for(session(), 150))
     finally:
-        observer.close()
+        if observer is not None:
+            observer.close()
         for p in reversed(procs):
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)
