@@ -277,21 +277,21 @@ class StateStepper:
         return nxt
 
     def _predict(self, raw: np.ndarray, command: np.ndarray) -> np.ndarray:
+        """One backend call in raw units, the normalized output clipped to +-state_z_clip."""
         z = self.stats.normalize_state(raw).astype(np.float32)
         c = self.stats.normalize_command(command).astype(np.float32)
-        return np.asarray(self.backend(z, c), dtype=np.float64)
+        k = self.options.state_z_clip
+        return self.stats.denormalize_state(np.clip(np.asarray(self.backend(z, c), dtype=np.float64), -k, k))
 
     def __call__(self, raw: np.ndarray, command: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Returns (clamped next raw state, unclamped next raw state) - the latter for diagnostics."""
-        k = self.options.state_z_clip
         if self.options.mirror_average:
-            both = np.concatenate([raw, mirror_states(raw)])
-            cmds = np.concatenate([command, mirror_commands(command)])
-            zn = self._predict(both, cmds)
-            nxt = self.stats.denormalize_state(np.clip(zn, -k, k))
-            nxt = 0.5 * (nxt[: len(raw)] + mirror_states(nxt[len(raw) :]))
+            both = self._predict(
+                np.concatenate([raw, mirror_states(raw)]), np.concatenate([command, mirror_commands(command)])
+            )
+            nxt = 0.5 * (both[: len(raw)] + mirror_states(both[len(raw) :]))
         else:
-            nxt = self.stats.denormalize_state(np.clip(self._predict(raw, command), -k, k))
+            nxt = self._predict(raw, command)
         fed_back = self.clamp(nxt.copy())
         if self.phase is not None:
             fed_back = self.advance_phase(raw, fed_back, command)
