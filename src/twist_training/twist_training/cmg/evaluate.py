@@ -33,7 +33,6 @@ dof_names, body_names) + ``commands`` holds the first command-change rollout (ro
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import itertools
 import json
 import sys
@@ -398,9 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     minutes, analysis = args.minutes, args.analysis_s
     if args.quick:
         grid, minutes, analysis = ((-0.5, 0.0, 1.0, 3.0), (0.0, 0.5), (0.0, 1.0)), 1.0, 20.0
-    opts = GeneratorOptions()
-    if args.mirror_average is not None:
-        opts = dataclasses.replace(opts, mirror_average=args.mirror_average == "true")
+    mirror = {} if args.mirror_average is None else {"mirror_average": args.mirror_average == "true"}
+    opts = GeneratorOptions(**mirror)
     evaluate(loaded, out, minutes, analysis, grid, args.change_rollouts, args.change_every, options=opts)
     print(f"report: {out / 'eval_report.md'}")
     return 0
