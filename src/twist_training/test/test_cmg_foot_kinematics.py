@@ -45,17 +45,17 @@ def test_slip_is_small_on_a_generated_gait_and_large_when_the_feet_do_not_push()
 
 
 def test_training_with_the_slip_term_records_it(tiny_cmg_config):
-    from twist_training.cmg.config import TrainConfig
     from twist_training.cmg.train import train_cmg
 
     s = _walk(0.8)
     c = np.tile(np.array([0.8, 0.0, 0.3], dtype=np.float32), (len(s), 1))
-    cfg = tiny_cmg_config(slip_loss_weight=1.0, batch_size=8, samples_per_epoch=16, epochs=1)
+    small = dict(slip_loss_weight=1.0, batch_size=8, samples_per_epoch=16, epochs=1)
+    cfg = tiny_cmg_config(**small)
     res = train_cmg(cfg, clips=CMGClips([s], [c]), log=lambda m: None)
     assert np.isfinite(res.history[0]["slip"]) and res.history[0]["slip"] > 0
     with pytest.raises(ValueError, match="root_channels"):
         train_cmg(
-            TrainConfig(**{**cfg.to_dict(), "root_channels": False, "run_name": "r2"}),
+            tiny_cmg_config(**small, root_channels=False, run_name="r2"),
             clips=CMGClips([s[:, :58]], [c]),
             log=lambda m: None,
         )
