@@ -100,16 +100,6 @@ def terminate(p: subprocess.Popen, timeout: float = 10.0) -> None:
             p.wait(5)
 
 
-def _die_with_parent() -> None:
-    """In the child: SIGKILL when the harness process dies, however it dies. A test process that
-    segfaulted never ran its teardown, and its five nodes kept running (load 27 an hour later)."""
-    import ctypes
-    import signal
-
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 def process_dds_domain() -> int:
     """The robot-link DDS domain of this process (fixed per process: the SDK's DDS set-up is a
     process-wide singleton), apart from concurrent runs by pid."""
@@ -163,6 +153,8 @@ class Stack:
         terminate(self.procs[name], timeout)
 
     def start(self, *names: str) -> None:
+        from g1_bringup.stack import die_with_parent
+
         for name in names or CONTROL_NODES:
             n = self.starts.get(name, 0)
             log = open(self.workdir / f"{name}.{n}.log", "w")
@@ -173,7 +165,9 @@ class Stack:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=REPO,
-                preexec_fn=_die_with_parent,
+                # SIGKILL with the harness process: one that segfaulted never ran its teardown, and
+                # its five nodes kept running (load 27 an hour later)
+                preexec_fn=die_with_parent(),
             )
             self.starts[name] = n + 1
 

@@ -718,6 +718,8 @@ def test_panel_to_lowcmd_delay(ros_env):
         pytest.skip("mujoco_sim / pd_bridge not built")
     import stack_harness as H  # scripts/ is on sys.path (conftest.py)
 
+    from g1_bringup.stack import die_with_parent
+
     # the SDK's DDS set-up is one per process: the in-process observer must use the domain every
     # other test of this process uses, or init_dds refuses it
     dds_domain = H.process_dds_domain()
@@ -729,7 +731,7 @@ def test_panel_to_lowcmd_delay(ros_env):
     pd_args += ["-p", "auto_stand:=true", "-p", "auto_policy:=true"]
     # the nodes die with this process whatever ends it (a failed run left them running for hours)
     quiet = dict(
-        env=ros_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=H._die_with_parent
+        env=ros_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent()
     )
     procs = [
         subprocess.Popen([str(sim_exe), "--ros-args", *sim_args], **quiet),

@@ -105,10 +105,12 @@ def test_nodes_die_with_a_crashed_harness(tmp_path):
     import os
     import subprocess
 
+    from g1_bringup.stack import die_with_parent
+
     marker = tmp_path / "child_pid"
     pid = os.fork()
     if pid == 0:  # the "test process": start a node-like child the harness way, then crash hard
-        p = subprocess.Popen(["sleep", "30"], preexec_fn=H._die_with_parent)
+        p = subprocess.Popen(["sleep", "30"], preexec_fn=die_with_parent())
         marker.write_text(str(p.pid))
         os.kill(os.getpid(), 9)
     os.waitpid(pid, 0)

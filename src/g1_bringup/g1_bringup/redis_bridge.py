@@ -57,6 +57,7 @@ from g1_bringup.redis_layouts import (
     state_body,
 )
 from g1_bringup.reference_mux import motion_to_msg
+from g1_bringup.stack import die_with_parent
 from twist_controller import robot
 from twist_controller.node_main import run_node
 from twist_controller.reference_msgs import msg_to_frame
@@ -183,7 +184,10 @@ class RedisBridge(Node):
             return
         cmd = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         self._server = subprocess.Popen(
-            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent
+            cmd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent(signal.SIGTERM),  # a killed bridge leaves no server behind
         )
         self.get_logger().info(f"started redis-server on 127.0.0.1:{self.port} (pid {self._server.pid})")
         end = time.monotonic() + 3.0
@@ -362,16 +366,6 @@ class RedisBridge(Node):
         except ConnectionError:
             return
         self._at_default = True
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the bridge dies, so a killed bridge leaves no server behind."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
 
 
 def main(argv: list[str] | None = None) -> int:

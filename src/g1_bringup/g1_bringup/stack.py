@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,21 @@ def install_prefix() -> Path:
         if (parent / "share" / "g1_bringup").is_dir():
             return parent
     raise RuntimeError("cannot find the install space; run scripts/setup.sh and source scripts/env.sh")
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> Callable[[], None]:
+    """A ``preexec_fn`` for ``subprocess.Popen``: the child gets ``sig`` when the thread that
+    started it dies, however it dies (Linux ``PR_SET_PDEATHSIG``; a no-op where prctl is missing)."""
+
+    def set_parent_death_signal() -> None:
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # 1 = PR_SET_PDEATHSIG
+        except Exception:
+            pass
+
+    return set_parent_death_signal
 
 
 def resolve(value: object, args: dict[str, str]) -> str:
