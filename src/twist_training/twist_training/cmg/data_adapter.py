@@ -26,6 +26,7 @@ which is the causal order at run time (command first, body follows).
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 from dataclasses import dataclass, field
@@ -298,7 +299,10 @@ def procedural_clips(
             d = np.load(f)
             n = int(d["n"])
             return CMGClips(
-                [d[f"s{i}"] for i in range(n)], [d[f"c{i}"] for i in range(n)], source=f"procedural:{key}"
+                [d[f"s{i}"] for i in range(n)],
+                [d[f"c{i}"] for i in range(n)],
+                [f"procedural_{sampler}_{i}" for i in range(n)],
+                source=f"procedural:{key}",
             )
     rng = np.random.default_rng(seed)
     states, cmds = [], []
@@ -319,7 +323,9 @@ def procedural_clips(
         total += st.shape[0] / FPS
         if log:
             log(f"procedural CMG data: {total / 60:.1f} / {minutes:g} min")
-    clips = CMGClips(states, cmds, source=f"procedural:{key}")
+    clips = CMGClips(
+        states, cmds, [f"procedural_{sampler}_{i}" for i in range(len(states))], source=f"procedural:{key}"
+    )
     if cache_dir is not None:
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
         arrays = {f"s{i}": s for i, s in enumerate(states)} | {f"c{i}": c for i, c in enumerate(cmds)}
@@ -389,6 +395,20 @@ def load_default_clips(
             )
         )
     return concat_clips(*parts)
+
+
+def exclude_clips(clips: CMGClips, patterns: str) -> tuple[CMGClips, list[str]]:
+    """Leave out the clips whose names match any comma-separated fnmatch pattern.
+
+    A pattern that matches nothing is an error (a typo would otherwise train on the wrong set).
+    """
+    pats = [p.strip() for p in patterns.split(",") if p.strip()]
+    unused = [p for p in pats if not any(fnmatch.fnmatchcase(n, p) for n in clips.names)]
+    if unused:
+        raise ValueError(f"exclude_clips: {unused} match no clip (names look like {clips.names[:3]})")
+    keep = [i for i, n in enumerate(clips.names) if not any(fnmatch.fnmatchcase(n, p) for p in pats)]
+    dropped = [n for n in clips.names if any(fnmatch.fnmatchcase(n, p) for p in pats)]
+    return clips.subset(keep), dropped
 
 
 # ----------------------------------------------------------------------------- augmentation

@@ -28,10 +28,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cmg_generator.artifact import ARTIFACT_FORMAT, ARTIFACT_VERSION, NormStats, make_metadata
+from cmg_generator.artifact import (
+    ARTIFACT_FORMAT,
+    ARTIFACT_VERSION,
+    LoadedArtifact,
+    NormStats,
+    load_artifact,
+    make_metadata,
+)
 from cmg_generator.model import CMG, CMGConfig, StateLayout
 from twist_training.cmg.config import TrainConfig
-from twist_training.cmg.data_adapter import CMGClips, standing_state, with_mirrors
+from twist_training.cmg.data_adapter import CMGClips, exclude_clips, standing_state, with_mirrors
 
 # seed's up-sampling by mean planar speed of a window: (threshold m/s, copies); slower -> 1
 SEED_SPEED_TABLE = ((1.8, 36), (1.4, 24), (0.6, 6), (0.3, 6))
@@ -218,6 +225,18 @@ def _atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def load_init(path: str | Path, mcfg: CMGConfig) -> LoadedArtifact:
+    """An artifact or checkpoint to fine-tune from; its network must be the one ``mcfg`` describes."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"init_from: no such file: {path}")
+    art = load_artifact(path)
+    theirs = art.model.config
+    if theirs != mcfg:
+        diff = {k: (v, getattr(mcfg, k)) for k, v in theirs.to_dict().items() if getattr(mcfg, k) != v}
+        raise ValueError(f"init_from: {path} has another network (field: theirs, this config's): {diff}")
+    return art
+
+
 def _artifact_dict(model, stats, metadata) -> dict:
     return {
         "format": ARTIFACT_FORMAT,
@@ -291,6 +310,9 @@ def train_cmg(
             log,
             cfg.procedural_slow_minutes,
         )
+    if cfg.exclude_clips:
+        clips, dropped = exclude_clips(clips, cfg.exclude_clips)
+        log(f"exclude_clips {cfg.exclude_clips!r}: left out {len(dropped)} clips ({', '.join(dropped)})")
     if cfg.phase_channels:
         from twist_training.cmg.phase import with_phase
 
@@ -309,9 +331,16 @@ def train_cmg(
     )
     if clips.state_dim != mcfg.state_dim:
         raise ValueError(f"clips have {clips.state_dim} channels, config expects {mcfg.state_dim}")
+    init = None
+    if ckpt is None and cfg.init_from:
+        init = load_init(cfg.init_from, mcfg)
+        log(f"init_from {cfg.init_from}: its weights and normalization stats, a fresh optimizer")
     if ckpt is not None:
         stats = NormStats.from_dict(ckpt["stats"])
         standing_raw = np.asarray(ckpt["metadata"]["standing_state"], dtype=np.float32)
+    elif init is not None:  # the weights only make sense with their own normalization
+        stats = init.stats
+        standing_raw = np.asarray(init.metadata["standing_state"], dtype=np.float32)
     else:
         all_s = np.concatenate(clips.states)
         stats = NormStats.compute(all_s, np.concatenate(clips.commands), root_std_floor=0.02)
@@ -337,6 +366,8 @@ def train_cmg(
         "seq_len": cfg.seq_len,
         "config": cfg.to_dict(),
     }
+    if init is not None:
+        training_info["init_from"] = str(cfg.init_from)
     metadata = make_metadata(
         stats,
         standing_raw,
@@ -351,6 +382,8 @@ def train_cmg(
         metadata["stride_rate_range"] = list(moving_stride_rate_range(clips))
 
     model = CMG(mcfg).to(device)
+    if init is not None:
+        model.load_state_dict(init.model.state_dict())
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
         opt, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.lr_min
