@@ -254,6 +254,13 @@ def test_init_from_fine_tunes_an_artifact_with_its_stats(tiny_cmg_config, tmp_pa
         train_cmg(tiny_cmg_config(init_from=str(tmp_path / "nope.pt"), run_name="c"), clips=clips)
 
 
+def test_lr_warmup_ramps_the_rate_over_the_first_epochs(tiny_cmg_config):
+    res = train_cmg(
+        tiny_cmg_config(epochs=3, lr_warmup_epochs=2, lr=1e-3), clips=_tiny_clips(), log=lambda s: None
+    )
+    assert [h["lr"] for h in res.history] == pytest.approx([5e-4, 1e-3, 1e-3])
+
+
 def test_exclude_clips_by_name_pattern():
     clips = _tiny_clips(n=4)
     clips.names = ["walk_a", "jog_backward_1", "jog_backward_2", "proc_0"]

@@ -40,6 +40,7 @@ class TrainConfig:
     num_layers: int = 3
     # --- optimisation
     init_from: str | None = None  # start from this artifact/checkpoint's weights + stats (fresh optimizer)
+    lr_warmup_epochs: int = 0  # ramp the lr linearly from ~0 over this many epochs (not on --resume)
     epochs: int = 400
     batch_size: int = 256
     lr: float = 3e-4

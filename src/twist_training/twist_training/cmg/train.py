@@ -440,6 +440,10 @@ def train_cmg(
     t_start = time.time()
     best_path = run_dir / "cmg_best.pt"
     epoch = start_epoch - 1
+    # a fresh Adam takes ~lr-sized steps on every weight at once; a warm-started model can lose what
+    # it knew before the moment estimates settle, so fine-tunes may ramp the rate up
+    warmup_steps = cfg.lr_warmup_epochs * n_batches if ckpt is None else 0
+    step = 0
     for epoch in range(start_epoch, cfg.epochs + 1):
         model.train()
         t0, total, nb, slip_total = time.time(), 0.0, 0, 0.0
@@ -455,6 +459,10 @@ def train_cmg(
             loss.backward()
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            if step < warmup_steps:
+                for g in opt.param_groups:
+                    g["lr"] = cfg.lr * (step + 1) / warmup_steps
+            step += 1
             opt.step()
             total += float(loss.detach())
             nb += 1
