@@ -341,6 +341,32 @@ def test_eval_quick_writes_report_and_npz(tmp_path, tiny_cmg_config):
     assert json.loads((out / "eval_report.json").read_text())["grid"][0]["cmd"] == [0.0, 0.0, 0.0]
 
 
+def test_eval_cmg_ranks_several_models(tmp_path, tiny_cmg_config):
+    pytest.importorskip("mujoco")
+    from twist_training.cmg.evaluate import main
+    from twist_training.cmg.rank import command_error, tracking_score
+
+    a = train_cmg(tiny_cmg_config(epochs=1, run_name="a"), clips=_tiny_clips(), log=lambda s: None)
+    b = train_cmg(tiny_cmg_config(epochs=1, run_name="b", seed=1), clips=_tiny_clips(), log=lambda s: None)
+    models = [str(a.final_path), str(b.final_path)]
+    out = tmp_path / "rank"
+    args = ["--out", str(out), "--minutes", "0.1", "--analysis-s", "3", "--change-rollouts", "1"]
+    assert main([*models, *args]) == 0
+    ranked = json.loads((out / "ranking.json").read_text())
+    assert sorted(r["model"] for r in ranked) == ["a/cmg_final", "b/cmg_final"]  # same stem: run dir added
+    for r in ranked:  # each row is its own full report, scored as documented
+        rep = json.loads((out / r["model"].replace("/", "__") / "eval_report.json").read_text())
+        assert r["tracking_score"] == pytest.approx(tracking_score(rep))
+        assert r["worst_error"] == pytest.approx(max(command_error(g) for g in rep["grid"]))
+        assert r["worst_error"] >= r["tracking_score"]
+        assert not (out / r["model"].replace("/", "__") / "rollout_command_changes.npz").exists()
+    keys = [(r["diverged"], r["tracking_score"]) for r in ranked]
+    assert keys == sorted(keys)
+    assert "| 1 |" in (out / "ranking.md").read_text()
+    with pytest.raises(SystemExit):
+        main([models[0], str(tmp_path / "missing.pt"), *args])
+
+
 def test_implied_velocity_of_a_sliding_free_gait(tmp_path):
     """Stance-foot kinematics: a foot swept backwards at 0.5 m/s under the pelvis implies vx = +0.5."""
     pytest.importorskip("mujoco")

@@ -2,6 +2,7 @@
 
     train_cmg [--config cfg.yaml] [--<field> value ...] [--resume runs/cmg_.../cmg_ckpt_N.pt]
     eval_cmg  ARTIFACT [--out DIR] [--minutes 10] [--quick]
+    eval_cmg  CKPT1 CKPT2 ... [--out DIR] [--minutes 3]     (rank several: ranking.md)
     (export)  python -m twist_training.cmg.export ARTIFACT --out DIR
 
 Every TrainConfig field is a flag (``--hidden-dim 256``); YAML values are overridden by flags.

@@ -149,6 +149,7 @@ def evaluate(
     seed: int = 0,
     log=print,
     options: GeneratorOptions | None = None,
+    write_npz: bool = True,
 ) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -240,9 +241,10 @@ def evaluate(
         "stance_slip": float(np.mean(slips)) if slips else float("nan"),
     }
     # -------------------------------------------------------------- NPZ of change rollout 0
-    _write_npz(
-        out_dir / "rollout_command_changes.npz", kin, chg.states[:, 0], chg.commands[:, 0], fps, has_root
-    )
+    if write_npz:
+        _write_npz(
+            out_dir / "rollout_command_changes.npz", kin, chg.states[:, 0], chg.commands[:, 0], fps, has_root
+        )
     inr = [r for r in rows if r["in_range"]]
     summary = {
         "model_fps": fps,
@@ -380,10 +382,20 @@ def _plot(rows, path):
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="eval_cmg", description="Evaluate a CMG over a command grid.")
-    p.add_argument("model", help="artifact .pt, TorchScript .ts, or ONNX (.onnx; upstream needs --stats)")
+    p = argparse.ArgumentParser(
+        prog="eval_cmg",
+        description="Evaluate a CMG over a command grid. Given several models, evaluate each the same "
+        "way and rank them (ranking.md in --out; see twist_training.cmg.rank).",
+    )
+    p.add_argument(
+        "model", nargs="+", help="artifact .pt, TorchScript .ts, or ONNX (.onnx; upstream needs --stats)"
+    )
     p.add_argument("--stats", default=None, help="cmg_stats.yaml for an upstream ONNX")
-    p.add_argument("--out", default=None, help="output directory (default: <model dir>/eval_<stem>)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="output directory (default: <model dir>/eval_<stem>; several models: <first model dir>/ranking)",
+    )
     p.add_argument("--minutes", type=float, default=10.0, help="rollout length per command")
     p.add_argument("--analysis-s", type=float, default=60.0, help="window for velocity metrics (s)")
     p.add_argument("--change-rollouts", type=int, default=8)
@@ -397,15 +409,33 @@ def main(argv: list[str] | None = None) -> int:
         help="average the model with its mirror image (default: the runtime's default)",
     )
     args = p.parse_args(argv)
-    loaded = load_model(args.model, args.stats, num_threads=args.threads)
-    out = Path(args.out) if args.out else Path(args.model).parent / f"eval_{Path(args.model).stem}"
+    missing = [m for m in args.model if not Path(m).is_file()]
+    if missing:
+        p.error(f"no such model file: {', '.join(missing)}")
     grid = (GRID_VX, GRID_VY, GRID_YAW)
     minutes, analysis = args.minutes, args.analysis_s
     if args.quick:
         grid, minutes, analysis = ((-0.5, 0.0, 1.0, 3.0), (0.0, 0.5), (0.0, 1.0)), 1.0, 20.0
     mirror = {} if args.mirror_average is None else {"mirror_average": args.mirror_average == "true"}
     opts = GeneratorOptions(**mirror)
-    evaluate(loaded, out, minutes, analysis, grid, args.change_rollouts, args.change_every, options=opts)
+
+    def evaluate_one(path: str, out: Path, ranking: bool = False) -> dict:
+        loaded = load_model(path, args.stats, num_threads=args.threads)
+        return evaluate(
+            loaded, out, minutes, analysis, grid, args.change_rollouts, args.change_every,
+            log=(lambda s: None) if ranking else print, options=opts, write_npz=not ranking,
+        )  # fmt: skip
+
+    if len(args.model) > 1:
+        from twist_training.cmg.rank import rank_models
+
+        out = Path(args.out) if args.out else Path(args.model[0]).parent / "ranking"
+        rank_models(args.model, out, lambda m, o: evaluate_one(m, o, ranking=True))  # no NPZ per model
+        print(f"ranking: {out / 'ranking.md'}")
+        return 0
+    model = args.model[0]
+    out = Path(args.out) if args.out else Path(model).parent / f"eval_{Path(model).stem}"
+    evaluate_one(model, out)
     print(f"report: {out / 'eval_report.md'}")
     return 0
 
