@@ -318,6 +318,15 @@ def _model_fps(meta: dict) -> float:
     return float(meta.get("fps", 1.0 / OUTPUT_DT))
 
 
+def command_range(loaded: LoadedModel, options: GeneratorOptions) -> tuple[np.ndarray, np.ndarray]:
+    """The command clamp: the options' override, else the trained range in the metadata, else the
+    normalization stats' range."""
+    meta = loaded.metadata
+    low = options.command_low or meta.get("command_low") or loaded.stats.command_min
+    high = options.command_high or meta.get("command_high") or loaded.stats.command_max
+    return np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+
+
 class CMGGenerator:
     """Stateful 50 Hz reference generator around a loaded CMG (any backend)."""
 
@@ -331,10 +340,7 @@ class CMGGenerator:
         self.model_fps = _model_fps(loaded.metadata)
         self.dt = OUTPUT_DT
         o = self.options
-        low = o.command_low or self.metadata.get("command_low") or self.stats.command_min
-        high = o.command_high or self.metadata.get("command_high") or self.stats.command_max
-        self.command_low = np.asarray(low, dtype=np.float64)
-        self.command_high = np.asarray(high, dtype=np.float64)
+        self.command_low, self.command_high = command_range(loaded, o)
         self.filter = CommandFilter(self.command_low, self.command_high, o.max_accel, self.dt)
         self.stepper = StateStepper(loaded, self.options)
         self.standing_state = standing_state_of(loaded)
@@ -474,8 +480,7 @@ def rollout(
     tc = np.asarray(target_commands, dtype=np.float64)
     T, B = tc.shape[0], tc.shape[1]
     gen_meta = loaded.metadata
-    low = options.command_low or gen_meta.get("command_low") or loaded.stats.command_min
-    high = options.command_high or gen_meta.get("command_high") or loaded.stats.command_max
+    low, high = command_range(loaded, options)
     filt = CommandFilter(low, high, options.max_accel, 1.0 / _model_fps(gen_meta))
     stepper = StateStepper(loaded, options)
     D = loaded.stats.motion_dim

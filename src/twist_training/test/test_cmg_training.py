@@ -329,10 +329,32 @@ def test_eval_quick_writes_report_and_npz(tmp_path, tiny_cmg_config):
         change_rollouts=2,
         change_every_s=1.0,
         log=lambda s: None,
+        sweep_minutes=0.05,
     )
     assert rep["summary"]["commands"] == 4
-    for name in ("eval_report.json", "eval_report.md", "eval_grid.png", "rollout_command_changes.npz"):
+    for name in (
+        "eval_report.json",
+        "eval_report.md",
+        "eval_grid.png",
+        "eval_sweep.png",
+        "rollout_command_changes.npz",
+    ):
         assert (out / name).is_file()
+    # speed sweeps: one ladder per axis inside the trained range, each row judged on its own axis
+    sw = rep["speed_sweep"]
+    low, high = rep["command_low"], rep["command_high"]
+    for row in sw["rows"]:
+        k = ("vx", "vy", "yaw").index(row["axis"])
+        c = row["cmd"]
+        assert c[k] != 0.0 and low[k] - 1e-9 <= c[k] <= high[k] + 1e-9
+        assert all(c[j] == 0.0 for j in range(3) if j != k)
+        implied = (row["implied_vx"], row["implied_vy"], row["implied_yaw_rate"])[k]
+        assert row[f"err_{row['axis']}"] == pytest.approx(implied - c[k])
+    from twist_training.cmg.sweep import sweep_commands
+
+    np.testing.assert_allclose([r["cmd"] for r in sw["rows"]], sweep_commands(low, high)[0])
+    assert sw["summary"]["vx"]["commands"] == sum(r["axis"] == "vx" for r in sw["rows"])
+    assert "## Speed sweeps" in (out / "eval_report.md").read_text()
     d = np.load(out / "rollout_command_changes.npz")
     T = 1 + int(0.1 * 60 * 50)
     assert d["dof_positions"].shape == (T, 29) and d["body_positions"].shape == (T, 30, 3)
@@ -351,20 +373,43 @@ def test_eval_cmg_ranks_several_models(tmp_path, tiny_cmg_config):
     models = [str(a.final_path), str(b.final_path)]
     out = tmp_path / "rank"
     args = ["--out", str(out), "--minutes", "0.1", "--analysis-s", "3", "--change-rollouts", "1"]
+    args += ["--sweep-minutes", "0.05"]
     assert main([*models, *args]) == 0
     ranked = json.loads((out / "ranking.json").read_text())
     assert sorted(r["model"] for r in ranked) == ["a/cmg_final", "b/cmg_final"]  # same stem: run dir added
     for r in ranked:  # each row is its own full report, scored as documented
         rep = json.loads((out / r["model"].replace("/", "__") / "eval_report.json").read_text())
         assert r["tracking_score"] == pytest.approx(tracking_score(rep))
-        assert r["worst_error"] == pytest.approx(max(command_error(g) for g in rep["grid"]))
+        scored = [g for g in rep["grid"] if g["in_range"]] + rep["speed_sweep"]["rows"]
+        assert r["worst_error"] == pytest.approx(max(command_error(g) for g in scored))
+        assert r["wrong_way"] == sum(g["wrong_way"] for g in rep["speed_sweep"]["rows"])
         assert r["worst_error"] >= r["tracking_score"]
         assert not (out / r["model"].replace("/", "__") / "rollout_command_changes.npz").exists()
-    keys = [(r["diverged"], r["tracking_score"]) for r in ranked]
+    keys = [(r["diverged"], r["wrong_way"], r["tracking_score"]) for r in ranked]
     assert keys == sorted(keys)
     assert "| 1 |" in (out / "ranking.md").read_text()
     with pytest.raises(SystemExit):
         main([models[0], str(tmp_path / "missing.pt"), *args])
+
+
+def test_sweep_ladders_and_wrong_way_rule():
+    from twist_training.cmg.sweep import summarize, sweep_commands, wrong_way
+
+    cmds, axis = sweep_commands((-0.8, -0.6, -1.3), (3.2, 0.6, 1.3))
+    vx = cmds[axis == 0, 0]
+    assert vx.min() == pytest.approx(-0.8) and vx.max() == pytest.approx(3.2) and len(vx) == 40  # no 0
+    assert sorted(cmds[axis == 2, 2]) == pytest.approx(
+        [-1.25, -1.0, -0.75, -0.5, -0.25, 0.25, 0.5, 0.75, 1.0, 1.25]
+    )
+    assert np.count_nonzero(cmds) == len(cmds)  # exactly one axis set per command
+    assert wrong_way(0.1, -0.05, 0) and wrong_way(-0.3, 0.0, 0) and not wrong_way(0.1, 0.02, 0)
+    assert not wrong_way(0.05, -0.2, 0)  # too small a command to judge
+    rows = [
+        {"axis": "vx", "cmd": [0.1, 0, 0], "err_vx": -0.15, "wrong_way": True},
+        {"axis": "vx", "cmd": [0.5, 0, 0], "err_vx": 0.05, "wrong_way": False},
+    ]
+    s = summarize(rows)["vx"]
+    assert s["mae"] == pytest.approx(0.1) and s["worst_cmd"] == 0.1 and s["wrong_way"] == [0.1]
 
 
 def test_implied_velocity_of_a_sliding_free_gait(tmp_path):

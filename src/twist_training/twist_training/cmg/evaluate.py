@@ -43,8 +43,9 @@ from pathlib import Path
 import numpy as np
 
 from cmg_generator.model import StateLayout
-from cmg_generator.runtime import GeneratorOptions, LoadedModel, load_model, rollout
+from cmg_generator.runtime import GeneratorOptions, LoadedModel, command_range, load_model, rollout
 from twist_controller import robot
+from twist_training.cmg import sweep
 
 GRID_VX = (-0.5, 0.0, 0.3, 0.6, 1.0, 1.5, 2.0, 3.0)
 GRID_VY = (-0.5, 0.0, 0.5)
@@ -138,6 +139,50 @@ def _root_heading_velocity(states: np.ndarray, commands: np.ndarray, has_root: b
     return np.stack([vx, v[:, 1]], axis=1)
 
 
+def _velocity_row(kin, states, commands, cmd, dt: float, has_root: bool) -> dict:
+    """Implied speeds, slip, root channels and errors vs ``cmd`` over one analysis window."""
+    seg = states.astype(np.float64)
+    rv = _root_heading_velocity(seg, commands, has_root)
+    row = _stance_metrics(kin, seg, rv, dt, has_root)
+    if has_root:
+        row["root_vx"], row["root_vy"] = float(rv[:, 0].mean()), float(rv[:, 1].mean())
+        row["root_yaw_rate"] = float(seg[:, 64].mean())
+    row["err_vx"] = row["implied_vx"] - cmd[0]
+    row["err_vy"] = row["implied_vy"] - cmd[1]
+    row["err_yaw"] = row["implied_yaw_rate"] - cmd[2]
+    return row
+
+
+def speed_sweep(
+    loaded: LoadedModel,
+    kin: Kinematics,
+    options: GeneratorOptions,
+    minutes: float = 1.0,
+    analysis_s: float = 30.0,
+) -> dict:
+    """Roll out the :mod:`twist_training.cmg.sweep` ladders (one command axis at a time)."""
+    fps = float(loaded.metadata.get("fps", 50.0))
+    has_root = StateLayout.from_dim(loaded.stats.motion_dim).root_channels
+    cmds, axis = sweep.sweep_commands(*command_range(loaded, options))
+    T = int(np.round(minutes * 60 * fps))
+    A = min(T, int(np.round(analysis_s * fps)))
+    res = rollout(loaded, np.broadcast_to(cmds, (T, len(cmds), 3)), options=options)
+    z_clip = options.state_z_clip - 1e-3
+    rows = []
+    for b, k in enumerate(axis):
+        zr = np.abs(loaded.stats.normalize_state(res.raw_states[-A:, b].astype(np.float64)))
+        row = {
+            "axis": sweep.AXES[k],
+            "cmd": cmds[b].tolist(),
+            "diverged": bool(res.nonfinite[b] or zr.max() >= z_clip),
+        }
+        row.update(_velocity_row(kin, res.states[-A:, b], res.commands[-A:, b], cmds[b], 1.0 / fps, has_root))
+        implied = (row["implied_vx"], row["implied_vy"], row["implied_yaw_rate"])[k]
+        row["wrong_way"] = bool(sweep.wrong_way(cmds[b, k], implied, k))
+        rows.append(row)
+    return {"minutes": minutes, "analysis_s": analysis_s, "rows": rows, "summary": sweep.summarize(rows)}
+
+
 def evaluate(
     loaded: LoadedModel,
     out_dir: str | Path,
@@ -150,6 +195,7 @@ def evaluate(
     log=print,
     options: GeneratorOptions | None = None,
     write_npz: bool = True,
+    sweep_minutes: float = 1.0,
 ) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -188,16 +234,7 @@ def evaluate(
             "limit_excess_max": float(max(excess.max(), 0.0)),
             "activity": float(st[-tail10:, LEG].std(axis=0).mean()),
         }
-        seg = st[-A:].astype(np.float64)
-        rv = _root_heading_velocity(seg, res.commands[-A:, b], has_root)
-        row.update(_stance_metrics(kin, seg, rv, dt, has_root))
-        if has_root:
-            row["root_vx"], row["root_vy"] = float(rv[:, 0].mean()), float(rv[:, 1].mean())
-            row["root_yaw_rate"] = float(seg[:, 64].mean())
-        cc = row["cmd_clamped"]
-        row["err_vx"] = row["implied_vx"] - cc[0]
-        row["err_vy"] = row["implied_vy"] - cc[1]
-        row["err_yaw"] = row["implied_yaw_rate"] - cc[2]
+        row.update(_velocity_row(kin, st[-A:], res.commands[-A:, b], row["cmd_clamped"], dt, has_root))
         rows.append(row)
     # -------------------------------------------------------------- command changes
     rng = np.random.default_rng(seed)
@@ -264,10 +301,17 @@ def evaluate(
         ),
         "rollout_seconds": t_roll,
     }
+    sweeps = None
+    if sweep_minutes > 0:
+        t0 = time.time()
+        sweeps = speed_sweep(loaded, kin, opts, sweep_minutes, min(analysis_s, 0.5 * sweep_minutes * 60))
+        n_sweep = len(sweeps["rows"])
+        log(f"speed sweeps: {n_sweep} commands x {sweep_minutes:g} min in {time.time() - t0:.1f} s")
     report = {
         "summary": summary,
         "command_changes": change,
         "grid": rows,
+        "speed_sweep": sweeps,
         "command_low": loaded.metadata.get("command_low"),
         "command_high": loaded.metadata.get("command_high"),
         "runtime_options": {"mirror_average": opts.mirror_average, "phase_floor": opts.phase_floor},
@@ -275,6 +319,9 @@ def evaluate(
     (out_dir / "eval_report.json").write_text(json.dumps(report, indent=1))
     (out_dir / "eval_report.md").write_text(_markdown(report))
     _plot(rows, out_dir / "eval_grid.png")
+    if sweeps is not None:
+        sweep.plot(sweeps, out_dir / "eval_sweep.png")
+        log(json.dumps(sweeps["summary"], indent=1))
     log(json.dumps(summary, indent=1))
     log(json.dumps(change, indent=1))
     return report
@@ -348,6 +395,8 @@ def _markdown(rep: dict) -> str:
             f"| {r['implied_vx']:.2f} "
             f"| {r['implied_vy']:.2f} | {r['implied_yaw_rate']:.2f} | {r['stance_slip']:.2f} |"
         )
+    if rep.get("speed_sweep"):
+        lines += sweep.markdown(rep["speed_sweep"])
     return "\n".join(lines) + "\n"
 
 
@@ -400,7 +449,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--analysis-s", type=float, default=60.0, help="window for velocity metrics (s)")
     p.add_argument("--change-rollouts", type=int, default=8)
     p.add_argument("--change-every", type=float, default=4.0)
-    p.add_argument("--quick", action="store_true", help="1 minute, coarse grid (smoke test)")
+    p.add_argument(
+        "--sweep-minutes",
+        type=float,
+        default=1.0,
+        help="rollout length per speed-sweep command (ladders along vx, vy, yaw; 0 = no sweeps)",
+    )
+    p.add_argument("--quick", action="store_true", help="1 minute, coarse grid, short sweeps (smoke test)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument(
         "--mirror-average",
@@ -413,9 +468,10 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         p.error(f"no such model file: {', '.join(missing)}")
     grid = (GRID_VX, GRID_VY, GRID_YAW)
-    minutes, analysis = args.minutes, args.analysis_s
+    minutes, analysis, sweep_minutes = args.minutes, args.analysis_s, args.sweep_minutes
     if args.quick:
         grid, minutes, analysis = ((-0.5, 0.0, 1.0, 3.0), (0.0, 0.5), (0.0, 1.0)), 1.0, 20.0
+        sweep_minutes = min(sweep_minutes, 0.5)
     mirror = {} if args.mirror_average is None else {"mirror_average": args.mirror_average == "true"}
     opts = GeneratorOptions(**mirror)
 
@@ -424,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         return evaluate(
             loaded, out, minutes, analysis, grid, args.change_rollouts, args.change_every,
             log=(lambda s: None) if ranking else print, options=opts, write_npz=not ranking,
+            sweep_minutes=sweep_minutes,
         )  # fmt: skip
 
     if len(args.model) > 1:

@@ -7,9 +7,12 @@ nor a handful of commands picks the best one: on this project a 16-command score
 fine-tune (0.089 vs 0.113) that the 72-command grid rated worse. So every model gets the full
 evaluation, and the ranking is by
 
-* stability first: rollouts that diverged (grid + command changes), then
-* ``tracking_score``: the mean over the in-range grid commands of |vx error| + |vy error| +
-  0.5 |yaw-rate error| (implied speeds vs command; m/s, a rad/s of yaw rate counted as 0.5 m/s).
+* stability first: rollouts that diverged (grid, command changes and speed sweeps), then
+* wrong-way commands: speed-sweep commands the legs follow in the opposite direction (a robot
+  that backs up when told to creep forward is worse than one that is merely slow), then
+* ``tracking_score``: the mean over the in-range grid commands and the speed-sweep commands of
+  |vx error| + |vy error| + 0.5 |yaw-rate error| (implied speeds vs command; m/s, a rad/s of yaw
+  rate counted as 0.5 m/s). Reports without sweeps (``--sweep-minutes 0``) score the grid only.
 
 The worst single command is listed too, because a low mean can hide one command that is far off.
 """
@@ -28,17 +31,28 @@ def command_error(row: dict) -> float:
     return abs(row["err_vx"]) + abs(row["err_vy"]) + YAW_WEIGHT * abs(row["err_yaw"])
 
 
-def tracking_score(report: dict) -> float:
+def scored_rows(report: dict) -> list[dict]:
+    """The in-range grid commands plus the speed-sweep commands (when the report has them)."""
     rows = [r for r in report["grid"] if r["in_range"]] or report["grid"]
-    return float(np.mean([command_error(r) for r in rows]))
+    return rows + list((report.get("speed_sweep") or {}).get("rows", []))
+
+
+def tracking_score(report: dict) -> float:
+    return float(np.mean([command_error(r) for r in scored_rows(report)]))
+
+
+def wrong_way_commands(report: dict) -> int:
+    return sum(r["wrong_way"] for r in (report.get("speed_sweep") or {}).get("rows", []))
 
 
 def ranking_row(name: str, report: dict) -> dict:
     s, c = report["summary"], report["command_changes"]
-    worst = max(report["grid"], key=command_error)
+    worst = max(scored_rows(report), key=command_error)
+    sweep_rows = (report.get("speed_sweep") or {}).get("rows", [])
     return {
         "model": name,
-        "diverged": int(s["diverged"]) + int(c["diverged"]),
+        "diverged": int(s["diverged"]) + int(c["diverged"]) + sum(r["diverged"] for r in sweep_rows),
+        "wrong_way": wrong_way_commands(report),
         "guard_hit_frames": int(s["guard_hit_frames"]) + int(c["guard_hit_frames"]),
         "tracking_score": tracking_score(report),
         "mae_vx": s["mae_vx_in_range"],
@@ -53,7 +67,7 @@ def ranking_row(name: str, report: dict) -> dict:
 
 
 def rank(rows: list[dict]) -> list[dict]:
-    return sorted(rows, key=lambda r: (r["diverged"], r["tracking_score"]))
+    return sorted(rows, key=lambda r: (r["diverged"], r["wrong_way"], r["tracking_score"]))
 
 
 def ranking_markdown(rows: list[dict]) -> str:
@@ -61,18 +75,20 @@ def ranking_markdown(rows: list[dict]) -> str:
     lines = [
         "# CMG ranking",
         "",
-        "Sorted by diverged rollouts, then tracking score (mean over grid commands of |vx err| + "
-        f"|vy err| + {YAW_WEIGHT} |yaw err|, implied speed vs command).",
+        "Sorted by diverged rollouts, then wrong-way sweep commands, then tracking score (mean over "
+        f"grid and sweep commands of |vx err| + |vy err| + {YAW_WEIGHT} |yaw err|, implied speed vs "
+        "command).",
         "",
-        "| # | model | diverged | score | MAE vx | MAE vy | MAE yaw | slip | lim frac "
+        "| # | model | diverged | score | wrong way | MAE vx | MAE vy | MAE yaw | slip | lim frac "
         "| worst command -> implied |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for i, r in enumerate(rows, 1):
         wc = ", ".join(f"{v:g}" for v in r["worst_cmd"])
         wi = ", ".join(f"{v:.2f}" for v in r["worst_implied"])
         lines.append(
-            f"| {i} | {r['model']} | {r['diverged']} | {f(r['tracking_score'])} | {f(r['mae_vx'])} | "
+            f"| {i} | {r['model']} | {r['diverged']} | {f(r['tracking_score'])} | {r['wrong_way']} | "
+            f"{f(r['mae_vx'])} | "
             f"{f(r['mae_vy'])} | {f(r['mae_yaw'])} | {f(r['stance_slip'])} | "
             f"{r['max_limit_violation_frac']:.2f} | ({wc}) -> ({wi}) |"
         )
