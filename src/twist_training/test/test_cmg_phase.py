@@ -148,3 +148,38 @@ def test_phase_forcing_share_of_batches():
     assert _batch_forcing(None, 0.5, rng) is None
     picks = [_batch_forcing(ph, 0.3, rng) is not None for _ in range(2000)]
     assert 0.25 < np.mean(picks) < 0.35
+
+
+def test_phase_loss_weight_scales_only_the_phase_channels_error():
+    from twist_training.cmg.train import rollout_loss
+
+    torch.manual_seed(0)
+    model = CMG(CMGConfig(root_channels=True, phase_channels=True, hidden_dim=16, gate_hidden_dim=8))
+    B, L = 4, 3
+    motion = torch.randn(B, L + 1, 67)
+    command = torch.randn(B, L, 3)
+    ph = StateLayout.from_dim(67).phase
+    with torch.no_grad():  # teacher forcing throughout: step t sees motion[:, t]
+        err = torch.stack([(model(motion[:, t], command[:, t]) - motion[:, t + 1]) ** 2 for t in range(L)])
+        w = torch.ones(67)
+        w[ph] = 10.0
+        plain = rollout_loss(model, motion, command, teacher_prob=1.0)
+        weighted = rollout_loss(model, motion, command, teacher_prob=1.0, channel_weights=w)
+    assert float(plain) == pytest.approx(float(err.mean()), rel=1e-5)
+    extra = 9.0 * err[..., ph].sum(-1).mean() / 67  # the phase channels' share, counted 9 more times
+    assert float(weighted) == pytest.approx(float(plain + extra), rel=1e-5)
+
+
+def test_phase_loss_weight_trains_and_needs_phase_channels(tiny_cmg_config):
+    from twist_training.cmg.train import train_cmg
+
+    gait = pytest.importorskip("twist_training.data.gait")
+    res = gait.generate_gait(gait.piecewise_command([(1.0, (0, 0, 0)), (3.0, (0.6, 0, 0))]))
+    s, c = clip_from_motion_clip(res.clip, True, command=res.command)
+    clips = CMGClips([s], [c])
+    quiet = dict(clips=clips, log=lambda s: None)
+    cfg = tiny_cmg_config(phase_channels=True, phase_loss_weight=10.0, samples_per_epoch=32, epochs=1)
+    out = train_cmg(cfg, **quiet)
+    assert load_artifact(out.final_path).metadata["phase_channels"] is True
+    with pytest.raises(ValueError, match="phase_loss_weight needs phase_channels"):
+        train_cmg(tiny_cmg_config(phase_loss_weight=10.0, run_name="b", epochs=1), **quiet)

@@ -139,8 +139,11 @@ def rollout_loss(
     slip: SlipTerm | None = None,
     parts: dict | None = None,
     forced: slice | None = None,
+    channel_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean over the rollout of MSE(pred_t+1, target_t+1); scheduled sampling, one coin per step.
+
+    ``channel_weights`` (D,): per-channel weights of the squared error (default all 1).
 
     ``forced``: channels (the gait phase) that always come from the ground truth, also on the
     free-running steps. A free rollout drifts out of step with the ground truth's stride timing, and
@@ -164,7 +167,8 @@ def rollout_loss(
         if noise_std > 0:
             x = x + noise_std * torch.randn_like(x)
         pred = model(x, command[:, t])
-        loss = loss + torch.mean((pred - motion[:, t + 1]) ** 2)
+        err = (pred - motion[:, t + 1]) ** 2
+        loss = loss + torch.mean(err if channel_weights is None else err * channel_weights)
         if slip is not None:
             preds.append(pred)
         if rng.random() < teacher_prob:
@@ -351,6 +355,12 @@ def train_cmg(
         if not mcfg.phase_channels:
             raise ValueError("phase_forcing needs phase_channels")
         forced = StateLayout(mcfg.root_channels, mcfg.phase_channels).phase
+    channel_weights = None
+    if cfg.phase_loss_weight != 1.0:
+        if not mcfg.phase_channels:
+            raise ValueError("phase_loss_weight needs phase_channels")
+        channel_weights = torch.ones(stats.motion_dim, device=device)
+        channel_weights[StateLayout(mcfg.root_channels, mcfg.phase_channels).phase] = cfg.phase_loss_weight
     slip = None
     if cfg.slip_loss_weight > 0:
         if not mcfg.root_channels:
@@ -452,7 +462,7 @@ def train_cmg(
             parts: dict = {}
             loss = rollout_loss(
                 model, motion, command, teacher_prob, stand, cfg.input_noise_std, py_rng, slip, parts,
-                _batch_forcing(forced, cfg.phase_forcing_prob, py_rng),
+                _batch_forcing(forced, cfg.phase_forcing_prob, py_rng), channel_weights,
             )  # fmt: skip
             slip_total += parts.get("slip", 0.0)
             opt.zero_grad(set_to_none=True)
