@@ -25,6 +25,10 @@ Metrics (per grid command; all in ``eval_report.json`` / ``eval_report.md`` + ``
   model claims (its root velocity channels; the command for 58-only models), m/s.
 * ``root_v*``: mean of the root velocity channels (root-channel models only).
 
+Speed sweeps (:mod:`twist_training.cmg.sweep`, ``--sweep-minutes``): every command of a fine ladder
+along one axis at a time, read the same way, so the report shows the whole commanded-to-implied
+curve and flags commands the gait follows the wrong way (``eval_sweep.png``).
+
 The command-change test runs ``--change-rollouts`` rollouts whose command jumps to a random grid
 command every ``--change-every`` s for the same duration; tracking errors skip 1.5 s after a change.
 An NPZ with the upstream keys (fps, dof_positions, dof_velocities, body_positions, body_rotations,
