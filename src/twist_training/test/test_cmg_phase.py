@@ -183,3 +183,19 @@ def test_phase_loss_weight_trains_and_needs_phase_channels(tiny_cmg_config):
     assert load_artifact(out.final_path).metadata["phase_channels"] is True
     with pytest.raises(ValueError, match="phase_loss_weight needs phase_channels"):
         train_cmg(tiny_cmg_config(phase_loss_weight=10.0, run_name="b", epochs=1), **quiet)
+
+
+def test_loss_channel_weights_pick_the_phase_and_root_velocity_channels():
+    from twist_training.cmg.config import TrainConfig
+    from twist_training.cmg.train import loss_channel_weights
+
+    layout = StateLayout(root_channels=True, phase_channels=True)
+    assert loss_channel_weights(TrainConfig(), layout, "cpu") is None  # the seed's plain MSE
+    w = loss_channel_weights(
+        TrainConfig(phase_loss_weight=20.0, root_velocity_loss_weight=5.0), layout, "cpu"
+    )
+    assert w.shape == (67,)
+    assert torch.all(w[65:67] == 20.0) and torch.all(w[61:65] == 5.0)  # vx, vy, vz, yaw rate
+    assert torch.all(w[:61] == 1.0)  # joints, root height, roll, pitch
+    with pytest.raises(ValueError, match="root_velocity_loss_weight needs root_channels"):
+        loss_channel_weights(TrainConfig(root_velocity_loss_weight=5.0), StateLayout(), "cpu")

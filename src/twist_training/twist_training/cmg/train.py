@@ -190,6 +190,23 @@ def rollout_loss(
     return loss
 
 
+def loss_channel_weights(cfg: TrainConfig, layout: StateLayout, device) -> torch.Tensor | None:
+    """Per-channel weights of the rollout MSE from the config (None when all are 1)."""
+    if cfg.phase_loss_weight == 1.0 and cfg.root_velocity_loss_weight == 1.0:
+        return None
+    w = torch.ones(layout.dim, device=device)
+    if cfg.phase_loss_weight != 1.0:
+        if not layout.phase_channels:
+            raise ValueError("phase_loss_weight needs phase_channels")
+        w[layout.phase] = cfg.phase_loss_weight
+    if cfg.root_velocity_loss_weight != 1.0:
+        if not layout.root_channels:
+            raise ValueError("root_velocity_loss_weight needs root_channels")
+        w[layout.root_lin_vel] = cfg.root_velocity_loss_weight
+        w[layout.root_yaw_rate] = cfg.root_velocity_loss_weight
+    return w
+
+
 def _batch_forcing(forced: slice | None, prob: float, rng: random.Random) -> slice | None:
     """The forced channels for this batch: always at prob >= 1 (no coin drawn), else with prob."""
     if forced is None or prob >= 1.0:
@@ -355,12 +372,7 @@ def train_cmg(
         if not mcfg.phase_channels:
             raise ValueError("phase_forcing needs phase_channels")
         forced = StateLayout(mcfg.root_channels, mcfg.phase_channels).phase
-    channel_weights = None
-    if cfg.phase_loss_weight != 1.0:
-        if not mcfg.phase_channels:
-            raise ValueError("phase_loss_weight needs phase_channels")
-        channel_weights = torch.ones(stats.motion_dim, device=device)
-        channel_weights[StateLayout(mcfg.root_channels, mcfg.phase_channels).phase] = cfg.phase_loss_weight
+    channel_weights = loss_channel_weights(cfg, StateLayout(mcfg.root_channels, mcfg.phase_channels), device)
     slip = None
     if cfg.slip_loss_weight > 0:
         if not mcfg.root_channels:
