@@ -59,9 +59,9 @@ class TrainConfig:
     # weight of the gait-phase channels' squared error (1 = like every other channel); the phase is 2
     # of 67 channels, so at 1 a stride rate 20 % off costs almost nothing per step
     phase_loss_weight: float = 1.0
-    # weight of the root velocity channels' squared error (pelvis-frame velocity and yaw rate). They
-    # are fed back, so a free rollout's legs follow them; at 1 a 0.2 m/s error at slow speeds costs
-    # about 1e-3 of a typical loss (the joint velocities dominate)
+    # weight of the root velocity channels' squared error (pelvis-frame velocity and yaw rate: outputs
+    # only, not fed back). At 1 a 0.2 m/s error at slow speeds costs about 1e-3 of a typical loss
+    # (the joint velocities dominate), yet the tracking policy reads these channels
     root_velocity_loss_weight: float = 1.0
     best_metric: str = "loss"  # loss (seed: epoch mean training loss) | rollout (free-run MSE)
     # --- run control
