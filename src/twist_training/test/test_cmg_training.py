@@ -479,3 +479,18 @@ def test_shipped_model_follows_commands(tmp_path):
     slow = rows[(0.3, 0.0, 0.0)]["implied_vx"]
     assert 0.15 < slow < 0.45, slow
     assert rows[(0.0, 0.0, 1.0)]["implied_yaw_rate"] > rows[(0.0, 0.0, -1.0)]["implied_yaw_rate"] + 0.8
+
+
+def test_start_swap_gives_each_window_another_windows_start(tiny_cmg_config):
+    from twist_training.cmg.train import swapped_starts
+
+    motion = torch.arange(6 * 3 * 2, dtype=torch.float32).reshape(6, 3, 2)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        x0 = swapped_starts(motion, rng)
+        firsts = [tuple(r) for r in motion[:, 0].tolist()]
+        got = [tuple(r) for r in x0.tolist()]
+        assert sorted(got) == sorted(firsts)  # a permutation of the batch's start frames ...
+        assert all(g != f for g, f in zip(got, firsts, strict=True))  # ... that moves every window
+    res = train_cmg(tiny_cmg_config(start_swap_prob=1.0, epochs=1), clips=_tiny_clips(), log=lambda s: None)
+    assert res.final_path.is_file()

@@ -31,6 +31,10 @@ class TrainConfig:
     sampling: str = "seed_speed"  # seed_speed (seed's speed up-sampling table) | balanced | uniform
     samples_per_epoch: int = 0  # 0: number of base windows x their multiplicity (seed)
     standing_swap_prob: float = 0.2  # prob. per batch of starting the whole batch from standing (seed)
+    # prob. per batch (when not started from standing) of starting each window from another window's
+    # first frame: the model must walk from any gait into the commanded one, which is what a long
+    # rollout asks of it (it otherwise learns to continue the gait it is given)
+    start_swap_prob: float = 0.0
     # --- model
     root_channels: bool = True  # 65-channel state (58 + root); False = the seed's 58
     phase_channels: bool = False  # + gait phase (sin, cos) as input and output (twist_training.cmg.phase)

@@ -3,9 +3,10 @@
 Inputs are plain arrays (:class:`twist_training.cmg.data_adapter.CMGClips`): raw states (T_i, D)
 in the :class:`cmg_generator.model.StateLayout` and commands (T_i, 3). Per batch: B windows of
 ``seq_len + 1`` frames; start from frame 0 (or, with ``standing_swap_prob``, from the standing
-state); for t = 0..L-1 predict frame t+1 from (current, command[t]); the next input is the ground
-truth with probability ``teacher_prob`` (one coin per step for the whole batch), else the detached
-prediction. Loss = MSE in normalized space averaged over the L steps.
+state; with ``start_swap_prob``, from another window's frame 0); for t = 0..L-1 predict frame t+1
+from (current, command[t]); the next input is the ground truth with probability ``teacher_prob``
+(one coin per step for the whole batch), else the detached prediction. Loss = MSE in normalized
+space averaged over the L steps.
 
 Output directory ``<out_dir>/cmg_YYYYMMDD_HHMMSS/``: ``config.yaml``, ``history.json``,
 ``loss.png``, ``cmg_best.pt``, ``cmg_ckpt_<epoch>.pt`` (every ``ckpt_every`` epochs, resumable),
@@ -205,6 +206,17 @@ def loss_channel_weights(cfg: TrainConfig, layout: StateLayout, device) -> torch
         w[layout.root_lin_vel] = cfg.root_velocity_loss_weight
         w[layout.root_yaw_rate] = cfg.root_velocity_loss_weight
     return w
+
+
+def swapped_starts(motion: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Start states (B, D) for a batch of windows: each window gets another window's first frame.
+    The batch's windows are drawn in random order, so a cyclic shift by a random non-zero offset is
+    enough (no window keeps its own start when B > 1)."""
+    B = motion.shape[0]
+    if B < 2:
+        return motion[:, 0]
+    perm = (np.arange(B) + rng.integers(1, B)) % B
+    return motion[torch.as_tensor(perm, device=motion.device), 0]
 
 
 def _batch_forcing(forced: slice | None, prob: float, rng: random.Random) -> slice | None:
@@ -471,6 +483,8 @@ def train_cmg(
         t0, total, nb, slip_total = time.time(), 0.0, 0, 0.0
         for motion, command in sampler.epoch_batches(np_rng, cfg.batch_size):
             stand = standing if py_rng.random() < cfg.standing_swap_prob else None
+            if stand is None and cfg.start_swap_prob > 0 and py_rng.random() < cfg.start_swap_prob:
+                stand = swapped_starts(motion, np_rng)
             parts: dict = {}
             loss = rollout_loss(
                 model, motion, command, teacher_prob, stand, cfg.input_noise_std, py_rng, slip, parts,
