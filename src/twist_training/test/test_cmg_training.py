@@ -460,7 +460,7 @@ def test_shipped_model_follows_commands(tmp_path):
     from twist_training.cmg.evaluate import evaluate
 
     shipped = Path(__file__).resolve().parents[2] / "cmg_generator" / "models" / "cmg_g1_small.pt"
-    grid = ((0.0, 0.3, 1.0, 2.0), (0.0,), (-1.0, 0.0, 1.0))
+    grid = ((-0.5, 0.0, 0.1, 0.3, 1.0, 2.0), (0.0,), (-1.0, 0.0, 1.0))
     rep = evaluate(
         load_model(shipped),
         tmp_path,
@@ -470,6 +470,7 @@ def test_shipped_model_follows_commands(tmp_path):
         change_rollouts=2,
         change_every_s=4.0,
         log=lambda s: None,
+        sweep_minutes=0.0,
     )
     assert rep["summary"]["diverged"] == 0 and rep["command_changes"]["diverged"] == 0
     rows = {tuple(r["cmd"]): r for r in rep["grid"]}
@@ -478,6 +479,11 @@ def test_shipped_model_follows_commands(tmp_path):
     # slow straight walking walks (the phase-less and phase-only models stepped in place here: 0.01)
     slow = rows[(0.3, 0.0, 0.0)]["implied_vx"]
     assert 0.15 < slow < 0.45, slow
+    # creeping forward goes forward (the model shipped before 2026-12-02 stepped backwards: -0.05)
+    assert rows[(0.1, 0.0, 0.0)]["implied_vx"] > 0.0, rows[(0.1, 0.0, 0.0)]["implied_vx"]
+    # walking backward does not overshoot by half (the model before read -0.79 here)
+    back = rows[(-0.5, 0.0, 0.0)]["implied_vx"]
+    assert -0.7 < back < -0.35, back
     assert rows[(0.0, 0.0, 1.0)]["implied_yaw_rate"] > rows[(0.0, 0.0, -1.0)]["implied_yaw_rate"] + 0.8
 
 

@@ -101,9 +101,11 @@ def plot(sweep: dict, path) -> None:
         key = "yaw_rate" if name == "yaw" else name
         imp = np.array([row[f"implied_{key}"] for row in r])
         ax[k].plot(c, c, "k--", lw=0.8, label="command")
-        ax[k].plot(c, imp, "o-", ms=3, label="implied by the legs")
-        if f"root_{key}" in r[0]:
-            ax[k].plot(c, [row[f"root_{key}"] for row in r], "s:", ms=2.5, label="root channel")
+        root = np.array([row.get(f"root_{key}", np.nan) for row in r])
+        for side, label in ((c < 0, "implied by the legs"), (c > 0, None)):  # no line through 0 (not swept)
+            ax[k].plot(c[side], imp[side], "o-", ms=3, color="C0", label=label)
+            if np.isfinite(root).any():
+                ax[k].plot(c[side], root[side], "s:", ms=2.5, color="C1", label=label and "root channel")
         bad = [i for i, row in enumerate(r) if row["wrong_way"]]
         if bad:
             ax[k].scatter(c[bad], imp[bad], s=60, facecolors="none", edgecolors="r", label="wrong way")
