@@ -143,6 +143,13 @@ def test_command_samplers_cover_their_ranges():
     assert np.abs(a[:, 2]).max() > 1.2 and (np.abs(a).max(axis=1) == 0).mean() > 0.08  # some standing
     b = np.array([sample_slow_straight_command(rng) for _ in range(500)])
     assert np.all(b[:, 1:] == 0) and np.abs(b[:, 0]).max() <= 0.9 and b[:, 0].min() < -0.5
+    from twist_training.cmg.data_adapter import sample_slow_lateral_command
+
+    c = np.array([sample_slow_lateral_command(rng) for _ in range(2000)])
+    assert np.abs(c[:, 1]).max() <= 0.35 and np.abs(c[:, 2]).max() <= 0.7 and c[:, 0].min() >= -0.3
+    pure_turn = (c[:, 0] == 0) & (c[:, 1] == 0) & (np.abs(c[:, 2]) > 0) & (np.abs(c[:, 2]) < 0.4)
+    pure_side = (c[:, 0] == 0) & (c[:, 2] == 0) & (np.abs(c[:, 1]) > 0) & (np.abs(c[:, 1]) < 0.2)
+    assert pure_turn.mean() > 0.1 and pure_side.mean() > 0.05  # the default sampler: ~1.5 % each
 
 
 def test_window_sampler_cuts_windows_inside_clips(tiny_cmg_config):

@@ -22,6 +22,8 @@ class TrainConfig:
     data_dir: str | None = None  # npz dir or windowed .pt (upstream layout) instead of the default set
     procedural_minutes: float = 20.0  # minutes of procedural gaits added to the real clips (0 = none)
     procedural_slow_minutes: float = 0.0  # extra procedural minutes of slow straight walking (|vx| <= 0.9)
+    procedural_slow_lateral_minutes: float = 0.0  # extra minutes of slow side steps and turns (|vy| <= 0.35,
+    # |yaw rate| <= 0.7, alone or combined)
     exclude_clips: str = ""  # comma-separated name patterns (fnmatch) of clips to leave out, e.g. "jog_back*"
     cache_dir: str = "runs/cache"  # where generated procedural data are cached
     smooth_s: float = 1.0  # command label smoothing window (s)

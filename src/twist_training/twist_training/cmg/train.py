@@ -342,6 +342,7 @@ def train_cmg(
             cfg.cache_dir or None,
             log,
             cfg.procedural_slow_minutes,
+            cfg.procedural_slow_lateral_minutes,
         )
     if cfg.exclude_clips:
         clips, dropped = exclude_clips(clips, cfg.exclude_clips)
