@@ -181,8 +181,7 @@ def speed_sweep(
             "diverged": bool(res.nonfinite[b] or zr.max() >= z_clip),
         }
         row.update(_velocity_row(kin, res.states[-A:, b], res.commands[-A:, b], cmds[b], 1.0 / fps, has_root))
-        implied = (row["implied_vx"], row["implied_vy"], row["implied_yaw_rate"])[k]
-        row["wrong_way"] = bool(sweep.wrong_way(cmds[b, k], implied, k))
+        row["wrong_way"] = bool(sweep.wrong_way(cmds[b, k], row[sweep.IMPLIED_KEYS[k]], k))
         rows.append(row)
     return {"minutes": minutes, "analysis_s": analysis_s, "rows": rows, "summary": sweep.summarize(rows)}
 

@@ -14,6 +14,9 @@ from __future__ import annotations
 import numpy as np
 
 AXES = ("vx", "vy", "yaw")
+# the report row keys of each axis (evaluate._velocity_row): implied by the legs, root channel
+IMPLIED_KEYS = ("implied_vx", "implied_vy", "implied_yaw_rate")
+ROOT_KEYS = ("root_vx", "root_vy", "root_yaw_rate")
 SWEEP_STEP = (0.1, 0.1, 0.25)  # m/s, m/s, rad/s
 # a command at least this large that the legs follow in the opposite direction is a "wrong-way" command
 WRONG_WAY_MIN = (0.1, 0.1, 0.2)
@@ -75,8 +78,8 @@ def markdown(sweep: dict) -> list[str]:
     for r in sweep["rows"]:
         name = r["axis"]
         k = AXES.index(name)
-        root = r.get(f"root_{'yaw_rate' if name == 'yaw' else name}")
-        imp = r["implied_yaw_rate" if name == "yaw" else f"implied_{name}"]
+        root = r.get(ROOT_KEYS[k])
+        imp = r[IMPLIED_KEYS[k]]
         flag = " (wrong way)" if r["wrong_way"] else ""
         root_s = "" if root is None else f"{root:+.2f}"
         lines.append(
@@ -98,10 +101,9 @@ def plot(sweep: dict, path) -> None:
         if not r:
             continue
         c = np.array([row["cmd"][k] for row in r])
-        key = "yaw_rate" if name == "yaw" else name
-        imp = np.array([row[f"implied_{key}"] for row in r])
+        imp = np.array([row[IMPLIED_KEYS[k]] for row in r])
         ax[k].plot(c, c, "k--", lw=0.8, label="command")
-        root = np.array([row.get(f"root_{key}", np.nan) for row in r])
+        root = np.array([row.get(ROOT_KEYS[k], np.nan) for row in r])
         for side, label in ((c < 0, "implied by the legs"), (c > 0, None)):  # no line through 0 (not swept)
             ax[k].plot(c[side], imp[side], "o-", ms=3, color="C0", label=label)
             if np.isfinite(root).any():

@@ -380,12 +380,13 @@ def train_cmg(
         stats = NormStats.compute(all_s, np.concatenate(clips.commands), root_std_floor=0.02)
         standing_raw = standing_state(clips)
     sampler = WindowSampler(clips, stats, cfg, device)
+    layout = StateLayout(mcfg.root_channels, mcfg.phase_channels)
     forced = None
     if cfg.phase_forcing:
         if not mcfg.phase_channels:
             raise ValueError("phase_forcing needs phase_channels")
-        forced = StateLayout(mcfg.root_channels, mcfg.phase_channels).phase
-    channel_weights = loss_channel_weights(cfg, StateLayout(mcfg.root_channels, mcfg.phase_channels), device)
+        forced = layout.phase
+    channel_weights = loss_channel_weights(cfg, layout, device)
     slip = None
     if cfg.slip_loss_weight > 0:
         if not mcfg.root_channels:
