@@ -26,7 +26,7 @@ setup(
         "console_scripts": [
             "stack = g1_bringup.stack:main",
             "mujoco_sim = g1_bringup.mujoco_sim:main",
-            "joy_teleop = g1_bringup.joy_teleop:main",
+            "joy_teleop = g1_bringup.teleop.joy_teleop:main",
             "key_teleop = g1_bringup.key_teleop:main",
             "scripted_teleop = g1_bringup.scripted_teleop:main",
             "motion_player = g1_bringup.motion_player:main",

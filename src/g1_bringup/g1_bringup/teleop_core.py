@@ -1,4 +1,4 @@
-"""Teleop logic without ROS: gamepad axes/buttons -> velocity command, keyboard keys -> command,
+"""Teleop logic without ROS: Joy axes/buttons -> velocity command, keyboard keys -> command,
 and scripted command profiles for headless demos.
 
 The gamepad mapping follows teleop_twist_joy's parameters and behaviour exactly (so users' YAML
@@ -6,6 +6,8 @@ files carry over): ``require_enable_button``, ``enable_button``, ``enable_turbo_
 ``axis_linear.{x,y,z}``, ``scale_linear[_turbo].{x,y,z}``, ``axis_angular.{yaw,pitch,roll}``,
 ``scale_angular[_turbo].{yaw,pitch,roll}``, ``inverted_reverse``. On release of the enable button
 it sends ONE zero command and then nothing: the CMG node's /cmd_vel timeout handles the rest.
+The axes are Joy values (the joy drivers' deadzone already applied: g1_bringup.teleop.gamepad);
+only the three components a G1 velocity command has (linear x/y, yaw) are produced.
 """
 
 from __future__ import annotations
@@ -20,34 +22,43 @@ Command = tuple[float, float, float]
 
 @dataclass
 class JoyTeleopConfig:
+    """teleop_twist_joy's parameters with its code's defaults (ros2/teleop_twist_joy): an
+    unconfigured pad drives like an unconfigured teleop_twist_joy (forward on axis 5, turn on axis 2,
+    no side step, enable button 5)."""
+
     require_enable_button: bool = True
     enable_button: int = 5  # teleop_twist_joy's code default (its README says 0): set it per pad
     enable_turbo_button: int = -1
-    axis_linear: dict[str, int] = field(default_factory=lambda: {"x": 1, "y": 0, "z": -1})
-    scale_linear: dict[str, float] = field(default_factory=lambda: {"x": 0.8, "y": 0.3, "z": 0.0})
-    scale_linear_turbo: dict[str, float] = field(default_factory=lambda: {"x": 1.5, "y": 0.3, "z": 0.0})
-    axis_angular: dict[str, int] = field(default_factory=lambda: {"yaw": 3, "pitch": -1, "roll": -1})
-    scale_angular: dict[str, float] = field(default_factory=lambda: {"yaw": 0.8, "pitch": 0.0, "roll": 0.0})
+    axis_linear: dict[str, int] = field(default_factory=lambda: {"x": 5, "y": -1, "z": -1})
+    scale_linear: dict[str, float] = field(default_factory=lambda: {"x": 0.5, "y": 0.0, "z": 0.0})
+    scale_linear_turbo: dict[str, float] = field(default_factory=lambda: {"x": 1.0, "y": 0.0, "z": 0.0})
+    axis_angular: dict[str, int] = field(default_factory=lambda: {"yaw": 2, "pitch": -1, "roll": -1})
+    scale_angular: dict[str, float] = field(default_factory=lambda: {"yaw": 0.5, "pitch": 0.0, "roll": 0.0})
     scale_angular_turbo: dict[str, float] = field(
-        default_factory=lambda: {"yaw": 0.8, "pitch": 0.0, "roll": 0.0}
+        default_factory=lambda: {"yaw": 1.0, "pitch": 0.0, "roll": 0.0}
     )
     inverted_reverse: bool = False
-    # the ROS 2 joy node's deadzone (default 0.05), applied here because we read the pad ourselves:
-    # |axis| below it reads 0, above it is rescaled so full deflection still reads 1
-    deadzone: float = 0.05
+
+    @classmethod
+    def from_flat(cls, params: dict[str, object]) -> JoyTeleopConfig:
+        """Build from dotted parameter names (``axis_linear.x`` ...); missing names keep defaults."""
+        cfg = cls()
+        for name, value in params.items():
+            group, _, key = name.partition(".")
+            if key and isinstance(getattr(cfg, group, None), dict):
+                getattr(cfg, group)[key] = value
+            elif not key and hasattr(cfg, name):
+                setattr(cfg, name, value)
+        return cfg
 
 
-def _axis(axes: Sequence[float], index: int, scale: float, deadzone: float = 0.0) -> float:
+def _axis(axes: Sequence[float], index: int, scale: float) -> float:
     if index < 0 or index >= len(axes):
         return 0.0
     value = float(axes[index])
     if not math.isfinite(value):
         return 0.0  # a broken driver value never becomes a command
-    value = max(-1.0, min(1.0, value))
-    if abs(value) <= deadzone:
-        return 0.0
-    value = math.copysign((abs(value) - deadzone) / (1.0 - deadzone), value)
-    return value * scale
+    return max(-1.0, min(1.0, value)) * scale
 
 
 def _pressed(buttons: Sequence[int], index: int) -> bool:
@@ -75,10 +86,9 @@ class JoyTeleop:
 
     def _command(self, axes, lin: dict[str, float], ang: dict[str, float]) -> Command:
         c = self.config
-        dz = min(max(float(c.deadzone), 0.0), 0.9)
-        vx = _axis(axes, c.axis_linear.get("x", -1), lin.get("x", 0.0), dz)
-        vy = _axis(axes, c.axis_linear.get("y", -1), lin.get("y", 0.0), dz)
-        wz = _axis(axes, c.axis_angular.get("yaw", -1), ang.get("yaw", 0.0), dz)
+        vx = _axis(axes, c.axis_linear.get("x", -1), lin.get("x", 0.0))
+        vy = _axis(axes, c.axis_linear.get("y", -1), lin.get("y", 0.0))
+        wz = _axis(axes, c.axis_angular.get("yaw", -1), ang.get("yaw", 0.0))
         if c.inverted_reverse and vx < 0:
             wz = -wz
         self._sent_disable = False
