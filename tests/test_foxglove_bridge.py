@@ -31,9 +31,9 @@ pytest.importorskip("websockets")
 pytest.importorskip("foxglove")
 mcap_reader = pytest.importorskip("mcap.reader")
 
-from g1_bringup import foxglove_layouts as fx  # noqa: E402
-from g1_bringup.foxglove_client import FoxgloveClient, decode_channel_message  # noqa: E402
-from g1_bringup.foxglove_schemas import import_message_type  # noqa: E402
+from g1_bringup.dashboards import foxglove_layouts as fx  # noqa: E402
+from g1_bringup.dashboards.foxglove_client import FoxgloveClient, decode_channel_message  # noqa: E402
+from g1_bringup.dashboards.foxglove_schemas import import_message_type  # noqa: E402
 
 
 def free_port() -> int:
@@ -382,7 +382,7 @@ def test_bridge_rejects_old_subprotocol_busy_port_and_sigterm(ros_env, tmp_path)
     still finishes the MCAP file."""
     import websockets
 
-    from g1_bringup import mcap_tools
+    from g1_bringup.dashboards import mcap_tools
 
     port = free_port()
     rec = tmp_path / "term.mcap"

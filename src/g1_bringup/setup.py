@@ -26,14 +26,16 @@ setup(
         "console_scripts": [
             "stack = g1_bringup.stack:main",
             "mujoco_sim = g1_bringup.mujoco_sim:main",
+            "loco_api = g1_bringup.robot_api.loco_node:main",
+            "motion_switcher = g1_bringup.robot_api.switcher_tool:main",
             "joy_teleop = g1_bringup.teleop.joy_teleop:main",
             "key_teleop = g1_bringup.key_teleop:main",
             "scripted_teleop = g1_bringup.scripted_teleop:main",
             "motion_player = g1_bringup.motion_player:main",
             "reference_mux = g1_bringup.reference_mux:main",
             "redis_bridge = g1_bringup.redis_bridge:main",
-            "foxglove_bridge = g1_bringup.foxglove_bridge:main",
-            "mcap_summary = g1_bringup.mcap_tools:main",
+            "foxglove_bridge = g1_bringup.dashboards.foxglove_bridge:main",
+            "mcap_summary = g1_bringup.dashboards.mcap_tools:main",
         ],
     },
 )

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from g1_bringup import foxglove_layouts as fx
-from g1_bringup import foxglove_logic as fl
+from g1_bringup.dashboards import foxglove_layouts as fx
+from g1_bringup.dashboards import foxglove_logic as fl
 
 FOLDER = Path(__file__).resolve().parents[1] / "foxglove"
 DERIVED = ("/g1/scene", "/g1/tf", "/g1/dashboard", "/g1/tracking", "/g1/health")
@@ -20,7 +20,7 @@ KNOWN_TOPICS = (*fl.DEFAULT_TOPICS, *DERIVED)
 @pytest.mark.parametrize("name", sorted(fx.LAYOUTS))
 def test_shipped_layout_matches_generator(name):
     shipped = json.loads((FOLDER / f"{name}.json").read_text())
-    assert shipped == fx.LAYOUTS[name](), f"run: python -m g1_bringup.foxglove_layouts {FOLDER}"
+    assert shipped == fx.LAYOUTS[name](), f"run: python -m g1_bringup.dashboards.foxglove_layouts {FOLDER}"
 
 
 def _panel_ids(tree) -> set[str]:
@@ -41,7 +41,7 @@ def test_layout_tree_and_panels(name):
 @pytest.mark.parametrize("name", sorted(fx.LAYOUTS))
 def test_every_path_resolves(name):
     pytest.importorskip("rclpy")
-    from g1_bringup.foxglove_schemas import import_message_type
+    from g1_bringup.dashboards.foxglove_schemas import import_message_type
 
     names = [f"j{i}" for i in range(29)]
     samples = {

@@ -10,8 +10,8 @@ import struct
 import numpy as np
 import pytest
 
-from g1_bringup import foxglove_logic as fl
-from g1_bringup.foxglove_schemas import SEPARATOR, field_types, ros2msg_definition, split_type_name
+from g1_bringup.dashboards import foxglove_logic as fl
+from g1_bringup.dashboards.foxglove_schemas import SEPARATOR, field_types, ros2msg_definition, split_type_name
 
 
 # ------------------------------------------------------------------ schemas
@@ -169,7 +169,7 @@ def test_reorder_and_rotations():
 @pytest.fixture(scope="module")
 def kin():
     pytest.importorskip("mujoco")
-    from g1_bringup.foxglove_scene import G1Kinematics
+    from g1_bringup.dashboards.foxglove_scene import G1Kinematics
     from twist_controller.g1_model import G1ModelNotFound
 
     try:
@@ -188,7 +188,7 @@ def test_raw_stl_meshes_land_where_mujoco_puts_them(kin):
     """The STL files the client loads, posed by mesh_poses, coincide with MuJoCo's compiled geoms."""
     import mujoco
 
-    from g1_bringup.foxglove_scene import ASSET_PREFIX, quat_from_rpy_wxyz
+    from g1_bringup.dashboards.foxglove_scene import ASSET_PREFIX, quat_from_rpy_wxyz
 
     q = kin.default_position + 0.2
     xpos, xquat = kin.forward([0.3, -0.2, 0.8], quat_from_rpy_wxyz(0.1, -0.05, 0.6), q)
@@ -211,13 +211,13 @@ def test_raw_stl_meshes_land_where_mujoco_puts_them(kin):
 
 
 def test_scene_and_tf_messages(kin):
-    from g1_bringup.foxglove_scene import GHOST_COLOR, frame_transforms, robot_entity
+    from g1_bringup.dashboards.foxglove_scene import GHOST_COLOR, frame_transforms, robot_entity
 
     xpos, xquat = kin.forward([0, 0, 0.79], [1, 0, 0, 0], kin.default_position)
     e = robot_entity(kin, "ghost", "world", xpos, xquat, GHOST_COLOR, 1_500_000_000, "reference")
     import foxglove.messages as fm
 
-    from g1_bringup.foxglove_client import protobuf_class
+    from g1_bringup.dashboards.foxglove_client import protobuf_class
 
     def decode(msg):
         s = type(msg).get_schema()
@@ -238,7 +238,7 @@ def test_scene_and_tf_messages(kin):
 
 
 def test_resolve_asset_stays_inside_model_dir(kin, tmp_path):
-    from g1_bringup.foxglove_scene import resolve_asset
+    from g1_bringup.dashboards.foxglove_scene import resolve_asset
 
     assert resolve_asset(kin.model_dir, "package://g1_description/assets/pelvis.STL")[:5] == b"solid"
     assert resolve_asset(kin.model_dir, "package://g1_description/../g1_description/g1.xml") is not None

@@ -11,8 +11,8 @@ foxglove = pytest.importorskip("foxglove")
 pytest.importorskip("mcap")
 rclpy_ser = pytest.importorskip("rclpy.serialization")
 
-from g1_bringup import mcap_tools  # noqa: E402
-from g1_bringup.foxglove_schemas import ros2msg_definition  # noqa: E402
+from g1_bringup.dashboards import mcap_tools  # noqa: E402
+from g1_bringup.dashboards.foxglove_schemas import ros2msg_definition  # noqa: E402
 
 
 def write_run(path, with_hole: bool = True, killed_copy=None):

@@ -1,7 +1,7 @@
 """The shipped Foxglove layouts ("drive", "tuning", "health"), generated from one description so the panels
 only reference topics and fields the bridge really publishes (a test checks every message path).
 
-    python -m g1_bringup.foxglove_layouts src/g1_bringup/foxglove   # rewrite the JSON files
+    python -m g1_bringup.dashboards.foxglove_layouts src/g1_bringup/foxglove   # rewrite the JSON files
 
 Import a file in Foxglove with Layouts -> Import from file.
 """

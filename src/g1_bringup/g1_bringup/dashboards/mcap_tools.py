@@ -118,7 +118,7 @@ def velocity_series(path: str | Path) -> dict[str, np.ndarray]:
     try:
         from rclpy.serialization import deserialize_message
 
-        from g1_bringup.foxglove_schemas import import_message_type
+        from g1_bringup.dashboards.foxglove_schemas import import_message_type
 
         types = {
             "/cmd_vel": import_message_type("geometry_msgs/msg/Twist"),

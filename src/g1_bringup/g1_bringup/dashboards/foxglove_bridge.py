@@ -44,8 +44,8 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
 
-from g1_bringup import foxglove_logic as fl
-from g1_bringup.foxglove_schemas import (
+from g1_bringup.dashboards import foxglove_logic as fl
+from g1_bringup.dashboards.foxglove_schemas import (
     SchemaNotFound,
     full_type_name,
     import_message_type,
@@ -63,7 +63,7 @@ RECORDING_SERVICES = ("/g1/recording/start", "/g1/recording/stop", "/g1/recordin
 
 def default_web_dir() -> Path | None:
     here = Path(__file__).resolve()
-    candidates = [here.parent.parent / "web"]  # source tree: src/g1_bringup/web
+    candidates = [here.parents[2] / "web"]  # source tree: src/g1_bringup/web
     try:
         from ament_index_python.packages import get_package_share_directory
 
@@ -152,7 +152,7 @@ class FoxgloveBridge(Node):
         self.kin = None
         if self.meshes:
             try:
-                from g1_bringup.foxglove_scene import G1Kinematics
+                from g1_bringup.dashboards.foxglove_scene import G1Kinematics
 
                 self.kin = G1Kinematics()
             except Exception as exc:  # model not installed: no scene, say so
@@ -382,7 +382,7 @@ class FoxgloveBridge(Node):
 
     # ------------------------------------------------------------------ assets
     def _asset(self, uri: str) -> bytes | None:
-        from g1_bringup.foxglove_scene import resolve_asset
+        from g1_bringup.dashboards.foxglove_scene import resolve_asset
 
         return resolve_asset(self.kin.model_dir, uri) if self.kin is not None else None
 
@@ -407,7 +407,7 @@ class FoxgloveBridge(Node):
         return fl.reorder(list(js.name), list(js.position), self.kin.joint_names if self.kin else [])
 
     def _publish_scene(self) -> None:
-        from g1_bringup.foxglove_scene import (
+        from g1_bringup.dashboards.foxglove_scene import (
             GHOST_COLOR,
             ROBOT_COLOR,
             frame_transforms,
