@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -376,10 +377,10 @@ def test_bridge_live_client_publish_assets_and_recording(ros_env, tmp_path):
     print(f"startup mcap counts {counts0}")
 
 
-def test_bridge_rejects_old_subprotocol_busy_port_and_sigterm(ros_env, tmp_path):
-    """foxglove.sdk.v1 only: a client offering only foxglove.websocket.v1 is refused (documented pitfall);
-    a second bridge on the same port exits with a message; SIGTERM (how process managers stop nodes)
-    still finishes the MCAP file."""
+def test_bridge_rejects_unknown_subprotocol_busy_port_and_sigterm(ros_env, tmp_path):
+    """A client offering neither foxglove.sdk.v1 nor foxglove.websocket.v1 is refused; a second bridge on
+    the same port exits with a message; SIGTERM (how process managers stop nodes) still finishes the MCAP
+    file."""
     import websockets
 
     from g1_bringup.dashboards import mcap_tools
@@ -406,7 +407,7 @@ def test_bridge_rejects_old_subprotocol_busy_port_and_sigterm(ros_env, tmp_path)
                     await asyncio.sleep(0.2)
             with pytest.raises(websockets.exceptions.InvalidHandshake):
                 async with websockets.connect(
-                    f"ws://127.0.0.1:{port}", subprotocols=["foxglove.websocket.v1"]
+                    f"ws://127.0.0.1:{port}", subprotocols=["foxglove.websocket.v2"]
                 ):
                     pass
 
@@ -423,6 +424,218 @@ def test_bridge_rejects_old_subprotocol_busy_port_and_sigterm(ros_env, tmp_path)
         assert s["complete"] and s["topics"]["/g1/dashboard"]["count"] > 5, s
     finally:
         stop_bridge(proc)
+
+
+# ------------------------------------------------------------------ clients and files nobody here wrote
+class WsV1Client:
+    """A ``foxglove.websocket.v1``-only client written from the published protocol spec
+    (github.com/foxglove/ws-protocol, docs/spec.md), not from our bridge or client code: JSON ops
+    serverInfo / advertise / subscribe / client advertise, binary opcode 0x01 server message data
+    (u32 subscription id, u64 timestamp, payload) and 0x01 client message data (u32 channel id, payload).
+    The transport is the ``websockets`` library."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.server_info: dict = {}
+        self.channels: dict[int, dict] = {}
+        self.data: dict[int, list[bytes]] = {}
+
+    async def pump(self, until, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not until():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            try:
+                frame = await asyncio.wait_for(self.ws.recv(), left)
+            except TimeoutError:
+                return until()
+            if isinstance(frame, bytes):
+                assert frame[0] == 0x01, f"unknown binary opcode {frame[0]}"
+                sub_id, _stamp = struct.unpack_from("<IQ", frame, 1)
+                self.data.setdefault(sub_id, []).append(frame[13:])
+                continue
+            msg = json.loads(frame)
+            if msg["op"] == "serverInfo":
+                self.server_info = msg
+            elif msg["op"] == "advertise":
+                for ch in msg["channels"]:
+                    self.channels[ch["id"]] = ch
+            elif msg["op"] == "unadvertise":
+                for cid in msg["channelIds"]:
+                    self.channels.pop(cid, None)
+        return True
+
+    def channel(self, topic: str) -> dict | None:
+        return next((c for c in self.channels.values() if c["topic"] == topic), None)
+
+
+def test_websocket_v1_only_client_connects_subscribes_and_publishes(ros_env):
+    """Lichtblick <= 1.21 and @foxglove/ws-protocol offer only foxglove.websocket.v1; the SDK alone
+    answers them HTTP 400. Through the bridge they get the handshake, the channels with their schemas,
+    data that decodes with an independent ROS 2 decoder, and client publishing."""
+    import websockets
+    from mcap.records import Schema as McapSchema
+    from mcap_ros2.decoder import DecoderFactory
+
+    jsonschema = pytest.importorskip("jsonschema")
+    port = free_port()
+    graph = FakeGraph(int(ros_env["ROS_DOMAIN_ID"]))
+    proc = start_bridge(ros_env, port, "meshes:=false")
+    try:
+
+        async def session() -> None:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    ws = await websockets.connect(
+                        f"ws://127.0.0.1:{port}", subprotocols=["foxglove.websocket.v1"], max_size=None
+                    )
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.2)
+            assert ws.subprotocol == "foxglove.websocket.v1"
+            c = WsV1Client(ws)
+            assert await c.pump(lambda: c.server_info, 10.0), "no serverInfo"
+            assert "clientPublish" in c.server_info["capabilities"]
+            wanted = ("/joint_states", "/odom", "/g1/dashboard")
+            assert await c.pump(lambda: all(c.channel(t) for t in wanted), 20.0), sorted(
+                ch["topic"] for ch in c.channels.values()
+            )
+            js, dash = c.channel("/joint_states"), c.channel("/g1/dashboard")
+            assert (js["encoding"], js["schemaName"], js["schemaEncoding"]) == (
+                "cdr",
+                "sensor_msgs/msg/JointState",
+                "ros2msg",
+            )
+            assert (dash["encoding"], dash["schemaEncoding"]) == ("json", "jsonschema")
+            await ws.send(
+                json.dumps(
+                    {
+                        "op": "subscribe",
+                        "subscriptions": [
+                            {"id": 7, "channelId": js["id"]},
+                            {"id": 8, "channelId": dash["id"]},
+                        ],
+                    }
+                )
+            )
+            assert await c.pump(lambda: len(c.data.get(7, [])) >= 25 and len(c.data.get(8, [])) >= 5, 20.0), {
+                k: len(v) for k, v in c.data.items()
+            }
+            # ROS data decodes with the schema text sent over the wire, by a decoder we did not write
+            decode = DecoderFactory().decoder_for(
+                "cdr", McapSchema(id=1, name=js["schemaName"], encoding="ros2msg", data=js["schema"].encode())
+            )
+            m = decode(c.data[7][-1])
+            assert len(m.name) == 29 and len(m.position) == 29 and m.name[0].endswith("_joint")
+            # the JSON channel's schema is a real one: the live messages validate against it
+            schema = json.loads(dash["schema"])
+            assert {"cmd", "measured", "mode_name", "faults"} <= set(schema["properties"])
+            for payload in c.data[8][-5:]:
+                jsonschema.validate(json.loads(payload), schema)
+            # client publish, as the Teleop panel of an old Lichtblick does it
+            await ws.send(
+                json.dumps(
+                    {
+                        "op": "advertise",
+                        "channels": [
+                            {
+                                "id": 3,
+                                "topic": "/cmd_vel",
+                                "encoding": "json",
+                                "schemaName": "geometry_msgs/msg/Twist",
+                            }
+                        ],
+                    }
+                )
+            )
+            await asyncio.sleep(0.3)
+            graph.cmd.clear()
+            body = json.dumps(
+                {"linear": {"x": 0.35, "y": 0.1, "z": 0.0}, "angular": {"x": 0, "y": 0, "z": -0.2}}
+            )
+            await ws.send(b"\x01" + struct.pack("<I", 3) + body.encode())
+            await c.pump(lambda: bool(graph.cmd), 5.0)
+            got = [(round(m.linear.x, 3), round(m.linear.y, 3), round(m.angular.z, 3)) for _, m in graph.cmd]
+            assert got == [(0.35, 0.1, -0.2)], got
+            await ws.close()
+
+        asyncio.run(asyncio.wait_for(session(), 90))
+    finally:
+        log = stop_bridge(proc)
+        graph.close()
+    assert "foxglove.websocket.v1" in log, log[-2000:]
+
+
+def test_recording_is_a_ros2_bag_for_independent_readers(ros_env, tmp_path):
+    """The MCAP a run records, read with the ``mcap`` and ``mcap-ros2-support`` packages only: profile
+    ``ros2``, a rosbag2 metadata record, each ROS channel with its publishers' QoS and type hash as
+    rosbag2 reads them, ROS messages that decode without rclpy and arrive without loss, and JSON
+    channels whose recorded schemas validate every recorded message."""
+    import yaml
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
+
+    from g1_bringup.dashboards import mcap_tools
+
+    jsonschema = pytest.importorskip("jsonschema")
+    port = free_port()
+    rec = tmp_path / "run.mcap"
+    graph = FakeGraph(int(ros_env["ROS_DOMAIN_ID"]))
+    proc = start_bridge(ros_env, port, "meshes:=false", f"record_path:={rec}")
+    try:
+        deadline = time.monotonic() + 40
+        while not rec.exists() and time.monotonic() < deadline:  # the bridge opens it at start-up
+            time.sleep(0.2)
+        time.sleep(5.0)  # discovery (~1 s), then 50 Hz data
+    finally:
+        log = stop_bridge(proc)
+        graph.close()
+    assert rec.exists(), log[-2000:]
+
+    ros_topics = ("/joint_states", "/imu", "/odom", "/reference_motion", "/controller_state")
+    with open(rec, "rb") as f:
+        reader = make_reader(f, decoder_factories=[DecoderFactory()])
+        assert reader.get_header().profile == "ros2"
+        meta = {m.name: m.metadata for m in reader.iter_metadata()}
+        assert meta.get("rosbag2", {}).get("ROS_DISTRO"), meta
+        summary = reader.get_summary()
+        chans = {c.topic: c for c in summary.channels.values()}
+        for topic in ros_topics:
+            ch = chans[topic]
+            assert summary.schemas[ch.schema_id].encoding == "ros2msg" and ch.message_encoding == "cdr"
+            qos = yaml.safe_load(ch.metadata["offered_qos_profiles"])
+            # FakeGraph's publishers are reliable (1) and volatile (2); discovery does not carry history and
+            # depth, so they read unknown (3) and 0, exactly as in the bags rosbag2 itself records
+            assert len(qos) == 1 and (qos[0]["reliability"], qos[0]["durability"]) == (1, 2), (topic, qos)
+            assert (qos[0]["history"], qos[0]["depth"]) == (3, 0), (topic, qos)
+            assert set(qos[0]) >= {"deadline", "lifespan", "liveliness", "liveliness_lease_duration"}
+            assert ch.metadata.get("topic_type_hash", "").startswith("RIHS01_"), (topic, ch.metadata)
+        ks = [
+            round(msg.pose.pose.position.x / (0.3 * 0.02))  # FakeGraph's tick counter, from its odometry
+            for _s, _c, _m, msg in reader.iter_decoded_messages(topics=["/odom"])
+        ]
+        n_js = sum(1 for _ in reader.iter_decoded_messages(topics=["/joint_states"]))
+        for topic, (name, schema) in {
+            c.topic: (summary.schemas[c.schema_id].name, json.loads(summary.schemas[c.schema_id].data))
+            for c in chans.values()
+            if c.message_encoding == "json"
+        }.items():
+            assert schema.get("properties"), (topic, name)
+            n = 0
+            for _s, _c, m in reader.iter_messages(topics=[topic]):
+                jsonschema.validate(json.loads(m.data), schema)
+                n += 1
+            assert n > 0, topic
+    assert len(ks) >= 100 and ks == sorted(ks), ks[:10]
+    expected = ks[-1] - ks[0] + 1
+    assert len(ks) >= 0.97 * expected, (len(ks), expected)  # best-effort on loopback: (nearly) nothing lost
+    assert abs(n_js - len(ks)) <= 3, (n_js, len(ks))
+    s = mcap_tools.summarize(rec)
+    assert s["profile"] == "ros2" and s["topics"]["/joint_states"]["qos_metadata"], s
 
 
 # ------------------------------------------------------------------ the local web page in headless Chromium

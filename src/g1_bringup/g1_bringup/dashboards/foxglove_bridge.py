@@ -1,4 +1,5 @@
-"""foxglove_bridge: the project's Foxglove WebSocket server (foxglove-sdk, protocol ``foxglove.sdk.v1``).
+"""foxglove_bridge: the project's Foxglove WebSocket server (foxglove-sdk, protocol ``foxglove.sdk.v1``, and
+``foxglove.websocket.v1`` through a handshake shim for older clients such as Lichtblick <= 1.21).
 
 What it does (details and measured costs in docs/foxglove.md):
 
@@ -37,6 +38,7 @@ import numpy as np
 import rclpy
 from foxglove import Capability, Channel, Schema
 from foxglove.channels import FrameTransformsChannel, SceneUpdateChannel
+from foxglove.mcap import MCAPWriteOptions
 from foxglove.messages import SceneUpdate
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
@@ -45,6 +47,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
 
 from g1_bringup.dashboards import foxglove_logic as fl
+from g1_bringup.dashboards import json_schemas, rosbag2_meta
 from g1_bringup.dashboards.foxglove_schemas import (
     SchemaNotFound,
     full_type_name,
@@ -53,11 +56,6 @@ from g1_bringup.dashboards.foxglove_schemas import (
 )
 
 PACKAGE = "g1_bringup"
-JSON_CHANNELS = {
-    "/g1/dashboard": "g1.Dashboard",
-    "/g1/tracking": "g1.Tracking",
-    "/g1/health": "g1.Health",
-}
 RECORDING_SERVICES = ("/g1/recording/start", "/g1/recording/stop", "/g1/recording/status")
 
 
@@ -127,11 +125,13 @@ class FoxgloveBridge(Node):
         self.record_dir = p("record_dir", "recordings").value
         record_path = p("record_path", "").value
         self.web_port = int(p("web_port", 8766).value)
+        self.legacy_subprotocol = bool(p("legacy_subprotocol", True).value)
         web_dir = p("web_dir", "").value
 
         self._lock = threading.RLock()
         self.ctx = foxglove.Context()
-        self.ros_channels: dict[str, Channel] = {}
+        self.ros_channels: dict[str, Channel] = {}  # made at each topic's first message
+        self._schemas: dict[str, Schema] = {}
         self.ros_types: dict[str, type] = {}
         self.subs = {}
         self.stats: dict[str, fl.StreamStats] = {}
@@ -164,11 +164,11 @@ class FoxgloveBridge(Node):
         self.json_ch = {
             topic: Channel(
                 topic,
-                schema=Schema(name=name, encoding="jsonschema", data=b'{"type":"object"}'),
+                schema=Schema(name=name, encoding="jsonschema", data=json_schemas.encoded(schema, name)),
                 message_encoding="json",
                 context=self.ctx,
             )
-            for topic, name in JSON_CHANNELS.items()
+            for topic, (name, schema) in json_schemas.CHANNEL_SCHEMAS.items()
         }
 
         # ROS publisher for client /cmd_vel.
@@ -181,9 +181,8 @@ class FoxgloveBridge(Node):
             t = fl.DEFAULT_TOPICS.get(topic)
             if t:
                 self._ensure_forward(topic, t)
-        if self.discover:
-            self.create_timer(2.0, self._discover)
-            self._discover()
+        self.create_timer(1.0, self._discover)  # new topics (discover_topics) and newly seen publishers
+        self._discover()
 
         services = [
             foxglove.Service(
@@ -193,13 +192,17 @@ class FoxgloveBridge(Node):
                     request=foxglove.MessageSchema(
                         encoding="json",
                         schema=Schema(
-                            name="g1.RecordingRequest", encoding="jsonschema", data=b'{"type":"object"}'
+                            name="g1.RecordingRequest",
+                            encoding="jsonschema",
+                            data=json_schemas.encoded(json_schemas.RECORDING_REQUEST, "g1.RecordingRequest"),
                         ),
                     ),
                     response=foxglove.MessageSchema(
                         encoding="json",
                         schema=Schema(
-                            name="g1.RecordingStatus", encoding="jsonschema", data=b'{"type":"object"}'
+                            name="g1.RecordingStatus",
+                            encoding="jsonschema",
+                            data=json_schemas.encoded(json_schemas.RECORDING_STATUS, "g1.RecordingStatus"),
                         ),
                     ),
                 ),
@@ -207,11 +210,16 @@ class FoxgloveBridge(Node):
             )
             for name in RECORDING_SERVICES
         ]
+        # The SDK speaks foxglove.sdk.v1 only; with legacy_subprotocol the public port belongs to a small
+        # handshake shim (dashboards/ws_shim.py) so foxglove.websocket.v1 clients (Lichtblick <= 1.21,
+        # @foxglove/ws-protocol) connect too, and the SDK listens on an ephemeral loopback port behind it.
+        self.shim = None
+        sdk_host, sdk_port = ("127.0.0.1", 0) if self.legacy_subprotocol else (self.host, self.port)
         try:
             self.server = foxglove.start_server(
                 name="g1_foxglove_bridge",
-                host=self.host,
-                port=self.port,
+                host=sdk_host,
+                port=sdk_port,
                 capabilities=[Capability.ClientPublish, Capability.Services, Capability.Parameters],
                 server_listener=_Listener(self),
                 supported_encodings=["json", "cdr"],
@@ -219,12 +227,18 @@ class FoxgloveBridge(Node):
                 asset_handler=self._asset if self.kin is not None else None,
                 context=self.ctx,
             )
+            if self.legacy_subprotocol:
+                from g1_bringup.dashboards.ws_shim import SubprotocolShim
+
+                self.shim = SubprotocolShim(self.host, self.port, self.server.port)
+                self.shim.start()
         except Exception as exc:  # typically the port is taken (another bridge, a ROS foxglove_bridge)
             self.get_logger().fatal(f"cannot start the Foxglove server on {self.host}:{self.port}: {exc}")
+            if getattr(self, "server", None) is not None:
+                self.server.stop()
             raise SystemExit(1) from exc
-        self.get_logger().info(
-            f"Foxglove WebSocket server on ws://{self.host}:{self.server.port} (foxglove.sdk.v1)"
-        )
+        protocols = "foxglove.sdk.v1 and foxglove.websocket.v1" if self.shim else "foxglove.sdk.v1"
+        self.get_logger().info(f"Foxglove WebSocket server on ws://{self.host}:{self.ws_port} ({protocols})")
 
         if self.kin is not None and self.scene_rate > 0:
             self.create_timer(1.0 / self.scene_rate, self._publish_scene)
@@ -244,10 +258,15 @@ class FoxgloveBridge(Node):
         if self.web_port > 0:
             self._start_web(Path(web_dir) if web_dir else default_web_dir())
 
+    @property
+    def ws_port(self) -> int:
+        """The port clients connect to (the shim's when it runs, else the SDK server's)."""
+        return self.shim.port if self.shim is not None else self.server.port
+
     # ------------------------------------------------------------------ forwarding ROS -> Foxglove
     def _ensure_forward(self, topic: str, type_name: str) -> bool:
-        if topic in self.ros_channels or topic in self._skipped_topics:
-            return topic in self.ros_channels
+        if topic in self.subs or topic in self._skipped_topics:
+            return topic in self.subs
         if not self.allow.allows(topic):
             self._skipped_topics[topic] = "not in topic_whitelist"
             return False
@@ -262,34 +281,54 @@ class FoxgloveBridge(Node):
             self._skipped_topics[topic] = f"type {full} unavailable: {exc}"
             self.get_logger().warning(f"not forwarding {topic}: {self._skipped_topics[topic]}")
             return False
-        ch = Channel(
-            topic,
-            schema=Schema(name=full, encoding="ros2msg", data=definition.encode()),
-            message_encoding="cdr",
-            context=self.ctx,
-        )
         qos = QoSProfile(depth=20, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.BEST_EFFORT)
-        self.ros_channels[topic] = ch
+        self._schemas[topic] = Schema(name=full, encoding="ros2msg", data=definition.encode())
         self.ros_types[topic] = msg_type
         fields = list(msg_type.get_fields_and_field_types().items())
         self._header_first[topic] = bool(fields) and fields[0] == ("header", "std_msgs/Header")
         self.stats[topic] = fl.StreamStats(nominal_hz=fl.NOMINAL_RATES.get(topic))
         decode = topic in fl.DEFAULT_TOPICS
-        cb = functools.partial(self._on_raw, topic, ch, msg_type if decode else None)
+        cb = functools.partial(self._on_raw, topic, msg_type if decode else None)
         self.subs[topic] = self.create_subscription(msg_type, topic, cb, qos, raw=True)
         self.get_logger().info(f"forwarding {topic} [{full}]")
         return True
 
     def _discover(self) -> None:
-        for topic, types in self.get_topic_names_and_types():
-            if topic not in self.ros_channels and types:
-                self._ensure_forward(topic, types[0])
+        if self.discover:
+            for topic, types in self.get_topic_names_and_types():
+                if topic not in self.subs and types:
+                    self._ensure_forward(topic, types[0])
+        for topic in self.subs:
+            if topic not in self.ros_channels and self.get_publishers_info_by_topic(topic):
+                self._channel(topic)  # advertise now that a publisher (and its QoS) is known
 
-    def _on_raw(self, topic: str, ch: Channel, msg_type, data: bytes) -> None:
+    def _channel(self, topic: str) -> Channel:
+        """The Foxglove channel of a ROS topic, made once a publisher is known (discovery or the first
+        message), so the channel carries its publishers' QoS (and type hash) as rosbag2 reads them from an
+        MCAP; channel metadata cannot change after creation."""
+        ch = self.ros_channels.get(topic)
+        if ch is None:
+            try:
+                infos = self.get_publishers_info_by_topic(topic)
+                metadata = rosbag2_meta.channel_metadata(infos)
+            except Exception as exc:  # graph query failed: still forward, without QoS metadata
+                self.get_logger().warning(f"no publisher QoS for {topic}: {exc}")
+                metadata = {}
+            ch = Channel(
+                topic,
+                schema=self._schemas[topic],
+                message_encoding="cdr",
+                context=self.ctx,
+                metadata=metadata,
+            )
+            self.ros_channels[topic] = ch
+        return ch
+
+    def _on_raw(self, topic: str, msg_type, data: bytes) -> None:
         """Forward the CDR bytes as received; decoding is deferred to the (slower) derived-channel timers,
         so the per-message cost stays a log() call plus a header-stamp read."""
         t0 = time.perf_counter()
-        ch.log(data)
+        self._channel(topic).log(data)
         t1 = time.perf_counter()
         stamp = None
         if msg_type is not None:
@@ -555,7 +594,14 @@ class FoxgloveBridge(Node):
                     base = Path(self.record_dir) if path == "auto" else p
                     p = base / datetime.now().strftime("g1_%Y%m%d_%H%M%S.mcap")
                 p.parent.mkdir(parents=True, exist_ok=True)
-                self._writer = foxglove.open_mcap(str(p), allow_overwrite=True, context=self.ctx)
+                # profile "ros2" + a rosbag2 metadata record + per-channel QoS: rosbag2 reads it as a bag
+                self._writer = foxglove.open_mcap(
+                    str(p),
+                    allow_overwrite=True,
+                    context=self.ctx,
+                    writer_options=MCAPWriteOptions(profile=rosbag2_meta.PROFILE),
+                )
+                self._writer.write_metadata(rosbag2_meta.METADATA_NAME, rosbag2_meta.bag_metadata())
                 self.recording.path = str(p)
                 self.recording.started_at = time.time()
                 self.recording.files.append(str(p))
@@ -579,7 +625,7 @@ class FoxgloveBridge(Node):
     def foxglove_parameters(self, names) -> list:
         values = {
             "record_path": self.recording.path,
-            "port": self.server.port if hasattr(self, "server") else self.port,
+            "port": self.ws_port if hasattr(self, "server") else self.port,
             "scene_rate_hz": self.scene_rate,
         }
         names = list(names) or list(values)
@@ -599,7 +645,7 @@ class FoxgloveBridge(Node):
         if web_dir is None:
             self.get_logger().warning("web page folder not found; web page disabled")
             return
-        ws_port = self.server.port
+        ws_port = self.ws_port
 
         class Handler(SimpleHTTPRequestHandler):
             def __init__(self, *a, **kw):
@@ -636,6 +682,8 @@ class FoxgloveBridge(Node):
                 self._writer = None
         if self.httpd is not None:
             self.httpd.shutdown()
+        if self.shim is not None:
+            self.shim.stop()
         self.server.stop()
 
 

@@ -24,16 +24,18 @@ def _messages(path: Path, status: dict):
     """Yield (channel, schema, message) records in file order. Reads the records themselves, not the
     summary section, so the file of a run that was killed (no footer) still gives every complete chunk;
     ``status["complete"]`` says whether the file ended properly."""
-    from mcap.records import Channel, DataEnd, Footer, Message, Schema
+    from mcap.records import Channel, DataEnd, Footer, Header, Message, Schema
     from mcap.stream_reader import StreamReader
 
     schemas: dict[int, Schema] = {}
     channels: dict[int, Channel] = {}
-    status.update(complete=False, channels=channels, schemas=schemas)
+    status.update(complete=False, channels=channels, schemas=schemas, profile="")
     with open(path, "rb") as f:
         try:
             for r in StreamReader(f, skip_magic=False).records:
-                if isinstance(r, Schema):
+                if isinstance(r, Header):
+                    status["profile"] = r.profile
+                elif isinstance(r, Schema):
                     schemas[r.id] = r
                 elif isinstance(r, Channel):
                     channels[r.id] = r
@@ -68,6 +70,7 @@ def summarize(path: str | Path, gap_factor: float = 3.0) -> dict:
             "schema": schema.name if schema else "",
             "schema_encoding": schema.encoding if schema else "",
             "message_encoding": ch.message_encoding,
+            "qos_metadata": "offered_qos_profiles" in ch.metadata,
             "count": int(ts.size),
             "bytes": int(sizes.get(cid, 0)),
         }
@@ -87,6 +90,7 @@ def summarize(path: str | Path, gap_factor: float = 3.0) -> dict:
     duration = (max(t_all) - min(t_all)) * 1e-9 if t_all else 0.0
     out = {
         "file": str(path),
+        "profile": status["profile"],
         "complete": status["complete"],
         "duration_s": round(duration, 3),
         "messages": sum(e["count"] for e in topics.values()),
@@ -98,7 +102,8 @@ def summarize(path: str | Path, gap_factor: float = 3.0) -> dict:
 
 
 def format_summary(s: dict) -> str:
-    lines = [f"{s['file']}: {s['messages']} messages over {s['duration_s']:.2f} s"]
+    profile = f", profile {s['profile']!r}" if s.get("profile") else ""
+    lines = [f"{s['file']}: {s['messages']} messages over {s['duration_s']:.2f} s{profile}"]
     if not s.get("complete", True):
         lines.append("  (file not finished: the run was killed; summary from the complete chunks)")
     w = max([len(t) for t in s["topics"]] + [5])
