@@ -113,6 +113,29 @@ if [ ! -f "$G1_DIR/g1.xml" ]; then
 fi
 
 # ---------------------------------------------------------------------------------------------
+# 3b. The walking G1 expert policies (holosoma-inference wheel, files only: its deps are a whole
+#     deployment stack). Apache-2.0 upstream (amazon-far/holosoma); the wheel declares no license,
+#     so the Apache-2.0 text and the upstream NOTICE line are kept beside the files.
+# ---------------------------------------------------------------------------------------------
+EXPERT_DIR="$VENV/share/holosoma_g1_loco"
+if [ ! -f "$EXPERT_DIR/fastsac_g1_29dof.onnx" ] || [ ! -f "$EXPERT_DIR/ppo_g1_29dof.onnx" ]; then
+  say "fetching the G1 expert locomotion policies (holosoma-inference 0.1.3 wheel, Apache-2.0)"
+  tmp="$(mktemp -d)"
+  step "pip download holosoma-inference" "check access to PyPI" \
+    "$VENV/bin/python" -m pip download -qq --no-deps "holosoma-inference==0.1.3" -d "$tmp"
+  step "unzip expert ONNX" "the holosoma-inference wheel layout changed; see docs/expert.md" \
+    unzip -q -o "$tmp"/holosoma_inference-*.whl 'holosoma_inference/models/loco/g1_29dof/*.onnx' -d "$tmp/x"
+  mkdir -p "$EXPERT_DIR"
+  cp "$tmp"/x/holosoma_inference/models/loco/g1_29dof/*.onnx "$EXPERT_DIR/"
+  # The Apache-2.0 text is the same file mjlab ships (step 3 above).
+  cp "$G1_DIR/LICENSE.mjlab" "$EXPERT_DIR/LICENSE"
+  printf 'holosoma\nCopyright Amazon.com, Inc. or its affiliates. All Rights Reserved.\n' > "$EXPERT_DIR/NOTICE"
+  printf 'G1 29-DOF velocity-command locomotion policies (FastSAC, PPO) from the holosoma-inference 0.1.3 wheel;\nupstream https://github.com/amazon-far/holosoma (Apache-2.0). Unchanged ONNX files.\n' \
+    > "$EXPERT_DIR/SOURCE.txt"
+  rm -rf "$tmp"
+fi
+
+# ---------------------------------------------------------------------------------------------
 # 4. CMake include-path fix: the ROS wheels' exported targets point at their build machine.
 # ---------------------------------------------------------------------------------------------
 if grep -rlq '/opt/python/cp3' "$VENV/share" --include='*.cmake' 2>/dev/null; then

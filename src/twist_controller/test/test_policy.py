@@ -31,13 +31,20 @@ def test_export_load_roundtrip_matches_eager(tmp_path, suffix):
     np.testing.assert_allclose(pol.act(obs), want, rtol=1e-4, atol=1e-5)
 
 
-def test_metadata_mismatch_is_refused_with_the_field_named(tmp_path):
+def test_a_policy_keeps_its_own_gains_and_unsafe_ones_are_refused_by_name(tmp_path):
     meta = PolicyMetadata()
     meta.kp = list(meta.kp)
-    meta.kp[3] = 99.0
+    meta.kp[3] = 99.0  # not TWIST's knee gain: the policy's own, carried as is
+    pol = load_policy(export_policy(_net(), tmp_path / "own.pt", meta))
+    assert pol.metadata.kp[3] == 99.0
+    meta.kp[3] = 1e4  # far above the robot's gain ceiling
     path = export_policy(_net(), tmp_path / "bad.pt", meta)
-    with pytest.raises(PolicyLoadError, match="kp differs for left_knee_joint"):
+    with pytest.raises(PolicyLoadError, match="kp negative or above .* left_knee_joint"):
         load_policy(path)
+    meta.kp[3] = 99.0
+    meta.observation_layout = "something_else"
+    with pytest.raises(PolicyLoadError, match="observation layout"):
+        load_policy(export_policy(_net(), tmp_path / "bad2.pt", meta))
 
 
 def test_joint_order_mismatch_is_refused(tmp_path):

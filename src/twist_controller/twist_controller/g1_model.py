@@ -59,7 +59,7 @@ class SceneConfig:
     timestep: float = 0.002  # s; physics step (the PD loop runs at this rate)
     actuator: str = "motor"  # "motor": torque input clipped to the torque limit; "position": PD in C
     floor_friction: float = 1.0
-    foot_friction: float = 0.6
+    foot_friction: float = 0.8  # 0.6 made 150 N pushes fatal for the walking expert (docs/expert.md)
     add_floor: bool = True
     add_light: bool = True
     # Position actuators only: gains per joint (defaults to the spec's kp/kd).

@@ -2,8 +2,12 @@
 
 Thin ROS shell around ``PolicyRuntime``. Parameters:
 
-* ``policy_path`` (string): exported policy (.pt TorchScript or .onnx) with metadata; empty -> the
-  student shipped in share/twist_controller/policies; when none is shipped the node runs but never
+* ``controller`` (string): ``student`` (default: the student shipped in
+  share/twist_controller/policies), ``expert_fastsac`` or ``expert_ppo`` (the holosoma walking
+  experts installed by set-up; they follow the command carried by /reference_motion, i.e. /cmd_vel
+  after the CMG's clamp, rate limit and timeout).
+* ``policy_path`` (string): a policy file (.pt TorchScript or .onnx with metadata), or
+  ``expert:fastsac``; overrides ``controller``. When nothing loads the node runs but never
   publishes targets and says so.
 * ``policy_compat`` (string): "" or "twist_upstream" (upstream TWIST student TorchScript).
 * ``rate_hz`` (50.0), ``reference_timeout`` (0.1 s), ``state_timeout`` (0.1 s).
@@ -30,6 +34,7 @@ from twist_controller.policy_runtime import PolicyRuntime, PolicyRuntimeConfig, 
 from twist_msgs.msg import JointTargets, ReferenceMotion
 
 SHIPPED_POLICY_NAMES = ("g1_student.onnx", "g1_student.pt")
+CONTROLLERS = ("student", "expert_fastsac", "expert_ppo")
 
 
 def shipped_policy() -> str:
@@ -50,6 +55,7 @@ class PolicyNode(Node):
     def __init__(self) -> None:
         super().__init__("policy_node")
         path = self.declare_parameter("policy_path", "").value
+        controller = str(self.declare_parameter("controller", "student").value or "student")
         compat = self.declare_parameter("policy_compat", "").value or None
         rate = float(self.declare_parameter("rate_hz", 50.0).value)
         cfg = PolicyRuntimeConfig(
@@ -57,7 +63,14 @@ class PolicyNode(Node):
             state_timeout=float(self.declare_parameter("state_timeout", 0.1).value),
         )
         self.runtime: PolicyRuntime | None = None
-        path = path or shipped_policy()
+        if not path:
+            path = shipped_policy() if controller == "student" else controller
+            if controller not in CONTROLLERS:
+                self.get_logger().error(
+                    f"unknown controller {controller!r} (known: {', '.join(CONTROLLERS)}): "
+                    "this node will not command the robot"
+                )
+                path = ""
         if not path:
             self.get_logger().error(
                 "no policy_path set and no student policy is shipped in this install: "
@@ -69,7 +82,12 @@ class PolicyNode(Node):
 
                 torch.set_num_threads(1)  # one core is plenty at batch 1; leave the rest to the sim
                 self.runtime = PolicyRuntime(load_policy(path, compat=compat), cfg)
-                self.get_logger().info(f"loaded policy {path} ({self.runtime.policy.backend})")
+                meta = self.runtime.policy.metadata
+                self.get_logger().info(
+                    f"loaded policy {self.runtime.policy.path} ({self.runtime.policy.backend}, "
+                    f"layout {meta.observation_layout}, {len(meta.action_joint_names)} actions, "
+                    f"action scale {meta.action_scale}, its own kp/kd)"
+                )
             except (PolicyLoadError, ValueError) as exc:
                 self.get_logger().error(f"cannot load policy: {exc}. This node will not command the robot.")
         self._name_to_index = {n: i for i, n in enumerate(robot.G1_JOINT_NAMES)}
@@ -103,6 +121,7 @@ class PolicyNode(Node):
                 [f.root_linear_velocity.x, f.root_linear_velocity.y, f.root_linear_velocity.z]
             ),
             root_yaw_rate=float(f.root_yaw_rate),
+            command=np.array([msg.command.linear.x, msg.command.linear.y, msg.command.angular.z]),
         )
         err = self.runtime.set_reference(sample, self._now())
         if err:

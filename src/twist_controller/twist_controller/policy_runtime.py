@@ -1,8 +1,10 @@
 """The policy node's core without ROS: latest inputs in, joint targets out, safety on staleness.
 
 ``PolicyRuntime`` keeps the newest reference frame, joint state and IMU sample with their receive
-times. ``step(now)`` builds the student observation (the same builder training uses), runs the
-policy and turns actions into 29-DOF position targets with the spec's gains. When any input is
+times. ``step(now)`` builds the observation of the policy's layout (the same builders training
+uses: ``twist_student_v1`` from the reference frame, ``holosoma_loco_v1`` from the command the
+reference was generated from), runs the policy and turns actions into 29-DOF position targets
+with **the policy's own** interface (gains, default pose, action scale from its metadata). When any input is
 missing, stale or non-finite it returns no targets and a reason: the node then publishes nothing,
 the bridge sees its target stream go stale and damps. That keeps one place (the bridge's state
 machine) in charge of what the motors do when something is wrong.
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from twist_controller import robot
+from twist_controller.loco_observations import LOCO_LAYOUT, LocoObservationBuilder
 from twist_controller.observations import ReferenceInput, RobotInput, StudentObservationBuilder
 from twist_controller.policy import LoadedPolicy, actions_to_targets
 
@@ -35,6 +38,7 @@ class ReferenceSample:
     root_rpy: np.ndarray  # (3,)
     root_lin_vel_local: np.ndarray  # (3,)
     root_yaw_rate: float
+    command: np.ndarray | None = None  # (3,) vx, vy, yaw rate the reference was generated from
 
 
 @dataclass
@@ -54,10 +58,18 @@ class PolicyRuntime:
     def __init__(self, policy: LoadedPolicy, config: PolicyRuntimeConfig | None = None):
         self.policy = policy
         self.config = config or PolicyRuntimeConfig()
-        self.observations = StudentObservationBuilder(1)
-        self.last_action = np.zeros(robot.NUM_POLICY_JOINTS)
-        self.kp = np.asarray(policy.metadata.kp, dtype=np.float64)
-        self.kd = np.asarray(policy.metadata.kd, dtype=np.float64)
+        meta = policy.metadata
+        self.velocity_layout = meta.observation_layout == LOCO_LAYOUT.name
+        if self.velocity_layout:
+            self.observations = LocoObservationBuilder(1, meta.default_array, meta.control_dt)
+            self.command_low = np.asarray(meta.command_low, dtype=np.float64)
+            self.command_high = np.asarray(meta.command_high, dtype=np.float64)
+        else:
+            self.observations = StudentObservationBuilder(1)
+        self.last_action = np.zeros(len(meta.action_joint_names))
+        # the policy's own gains, from its artifact; nothing else sets them
+        self.kp = np.asarray(meta.kp, dtype=np.float64)
+        self.kd = np.asarray(meta.kd, dtype=np.float64)
         self._ref: tuple[float, ReferenceSample] | None = None
         self._joints: tuple[float, np.ndarray, np.ndarray] | None = None
         self._imu: tuple[float, np.ndarray, np.ndarray] | None = None
@@ -70,6 +82,8 @@ class PolicyRuntime:
         fields = (ref.joint_pos, ref.root_height, ref.root_rpy, ref.root_lin_vel_local, ref.root_yaw_rate)
         if not _finite(*fields):
             return "reference contains NaN/inf"
+        if ref.command is not None and (np.shape(ref.command) != (3,) or not _finite(ref.command)):
+            return "reference command is not 3 finite values"
         self._ref = (now, ref)
         return None
 
@@ -118,7 +132,34 @@ class PolicyRuntime:
         _, ref = self._ref
         _, q, dq = self._joints
         _, quat, gyro = self._imu
-        obs = self.observations.build(
+        state = RobotInput(
+            base_ang_vel=gyro[None],
+            base_quat_wxyz=quat[None],
+            joint_pos=q[None],
+            joint_vel=dq[None],
+            last_action=self.last_action[None],
+        )
+        if self.velocity_layout:
+            if ref.command is None:
+                self._active = False
+                return StepResult(None, self.kp, self.kd, "reference carries no command", 0.0)
+            command = np.clip(np.asarray(ref.command, float), self.command_low, self.command_high)
+            obs = self.observations.build(command[None], state)
+        else:
+            obs = self._twist_observation(ref, state)
+        action = self.policy.act(obs)[0]
+        if not np.all(np.isfinite(action)):
+            self._active = False
+            return StepResult(None, self.kp, self.kd, "policy output NaN/inf", time.perf_counter() - t0)
+        self.last_action = action.copy()  # the raw, unclipped output (as both policies were trained)
+        # joints the policy does not actuate follow the reference or hold its default (metadata)
+        targets = actions_to_targets(
+            action[None], wrist_targets=np.asarray(ref.joint_pos), metadata=self.policy.metadata
+        )[0]
+        return StepResult(targets, self.kp, self.kd, "ok", time.perf_counter() - t0)
+
+    def _twist_observation(self, ref: ReferenceSample, state: RobotInput) -> np.ndarray:
+        return self.observations.build(
             ReferenceInput(
                 root_height=np.array([ref.root_height]),
                 root_rpy=np.asarray(ref.root_rpy, float)[None],
@@ -126,19 +167,5 @@ class PolicyRuntime:
                 root_yaw_rate=np.array([ref.root_yaw_rate]),
                 joint_pos=np.asarray(ref.joint_pos, float)[None],
             ),
-            RobotInput(
-                base_ang_vel=gyro[None],
-                base_quat_wxyz=quat[None],
-                joint_pos=q[None],
-                joint_vel=dq[None],
-                last_action=self.last_action[None],
-            ),
+            state,
         )
-        action = self.policy.act(obs)[0]
-        if not np.all(np.isfinite(action)):
-            self._active = False
-            return StepResult(None, self.kp, self.kd, "policy output NaN/inf", time.perf_counter() - t0)
-        self.last_action = action.copy()  # the raw, unclipped output (as TWIST trains it)
-        # wrists are not driven by the policy: they follow the reference
-        targets = actions_to_targets(action[None], wrist_targets=np.asarray(ref.joint_pos))[0]
-        return StepResult(targets, self.kp, self.kd, "ok", time.perf_counter() - t0)

@@ -136,6 +136,11 @@ DEPLOY25_WRIST_ROLL_INDICES = (19, 24)  # positions of the wrist rolls inside th
 # TWIST policy facts that depend only on the robot (used by observations and the policy node).
 ACTION_SCALE = 0.5  # target = default + ACTION_SCALE * action
 ACTION_CLIP = 10.0  # raw action clip (TWIST clip_actions 5.0 / action_scale)
+# Gains any policy may ask the bridge for are capped at ``max_gain_scale`` x these (safety.py).
+# TWIST's gains, with kd raised to >= 2.5 so that a policy trained with the armature rule (the
+# locomotion expert: hip-roll/knee kd 6.31 against TWIST's hip-roll kd 2) keeps its own gains.
+GAIN_CEILING_KP = KP.copy()
+GAIN_CEILING_KD = np.maximum(KD, 2.5)
 TRAIN_TORQUE_SCALE = 0.9  # TWIST clips training torques at 0.9 x URDF effort
 ANKLE_POLICY_INDICES = (4, 5, 10, 11)  # policy-order ankles (their velocities are zeroed in proprio)
 # Per-joint weights of TWIST's joint tracking reward, in policy order.

@@ -66,7 +66,7 @@ class SafetyConfig:
     stand_kp_scale: float = 1.5  # x spec kp while standing (1.0 sags the arms 0.055 rad under gravity)
     stand_kd_scale: float = 1.0
     damping_kd_scale: float = 2.0  # x spec kd in DAMPING / ESTOP
-    max_gain_scale: float = 3.0  # policy kp/kd are clipped to this x spec gains
+    max_gain_scale: float = 3.0  # policy kp/kd are clipped to this x robot.GAIN_CEILING_KP/KD
     auto_stand: bool = False  # sim only: ZERO_TORQUE -> DAMPING -> STAND_UP once, at start-up
     auto_policy: bool = False  # sim only: STAND_UP (holding) -> POLICY once, when fresh targets arrive
 
@@ -398,7 +398,7 @@ class SafetyStateMachine:
             q=np.clip(t.q, robot.POSITION_LOWER, robot.POSITION_UPPER),
             dq=t.dq.copy(),
             tau=np.clip(t.tau, -robot.TORQUE_LIMIT, robot.TORQUE_LIMIT),
-            kp=np.clip(t.kp, 0.0, s * robot.KP),
-            kd=np.clip(t.kd, 0.0, s * robot.KD),
+            kp=np.clip(t.kp, 0.0, s * robot.GAIN_CEILING_KP),
+            kd=np.clip(t.kd, 0.0, s * robot.GAIN_CEILING_KD),
             mode=m,
         )
