@@ -233,7 +233,8 @@ def _assert_command_safe(cmd, cfg: SafetyConfig | None = None):
         assert np.all(np.isfinite(getattr(cmd, name))), name
     assert np.all(cmd.kp >= 0) and np.all(cmd.kp <= cfg.max_gain_scale * robot.GAIN_CEILING_KP + 1e-9)
     assert np.all(cmd.kd >= 0) and np.all(
-        cmd.kd <= np.maximum(cfg.max_gain_scale * robot.GAIN_CEILING_KD, cfg.damping_kd_scale * robot.KD) + 1e-9
+        cmd.kd
+        <= np.maximum(cfg.max_gain_scale * robot.GAIN_CEILING_KD, cfg.damping_kd_scale * robot.KD) + 1e-9
     )
     assert np.all(np.abs(cmd.tau) <= robot.TORQUE_LIMIT + 1e-9)
     if cmd.mode == Mode.POLICY:

@@ -91,7 +91,9 @@ def test_gait_clock_freezes_standing_and_restarts_from_zero_pi():
 
 
 def _sample(command):
-    return ReferenceSample(robot.DEFAULT_POSITION.copy(), 0.79, np.zeros(3), np.zeros(3), 0.0, command=command)
+    return ReferenceSample(
+        robot.DEFAULT_POSITION.copy(), 0.79, np.zeros(3), np.zeros(3), 0.0, command=command
+    )
 
 
 def _bridge_command(runtime: PolicyRuntime):

@@ -39,7 +39,7 @@ def test_a_policy_keeps_its_own_gains_and_unsafe_ones_are_refused_by_name(tmp_pa
     assert pol.metadata.kp[3] == 99.0
     meta.kp[3] = 1e4  # far above the robot's gain ceiling
     path = export_policy(_net(), tmp_path / "bad.pt", meta)
-    with pytest.raises(PolicyLoadError, match="kp negative or above .* left_knee_joint"):
+    with pytest.raises(PolicyLoadError, match=r"kp negative or above .* left_knee_joint"):
         load_policy(path)
     meta.kp[3] = 99.0
     meta.observation_layout = "something_else"

@@ -176,9 +176,7 @@ class LocoObservationBuilder:
     def reset(self, env_ids: np.ndarray | slice | None = None) -> None:
         self.clock.reset(env_ids)
 
-    def build(
-        self, command: np.ndarray, state, left_phase: np.ndarray | None = None
-    ) -> np.ndarray:
+    def build(self, command: np.ndarray, state, left_phase: np.ndarray | None = None) -> np.ndarray:
         """(N, 100) observation from ``command`` (N, 3) and ``state`` (an
         :class:`twist_controller.observations.RobotInput` whose ``last_action`` has 29 columns).
 
