@@ -10,6 +10,9 @@ this module is the thin DDS + ROS shell around it:
   last command is held (as the motor drivers do), or, with ``lowcmd_timeout`` > 0, damped once no
   LowCmd arrived for that long (an emulated robot-side watchdog, see :mod:`g1_bringup.sim_core`;
   logged once per silence, ``reserve[0]`` of LowState flags it).
+* DDS RPC: the robot's ``motion_switcher`` service, so Unitree's own low-level examples run
+  unmodified (they release the active controller before publishing LowCmd): it reports
+  ``motion_switcher_mode`` (``ai``) until ``ReleaseMode``, see :mod:`g1_bringup.robot_api`.
 * ROS: ground truth ``/odom`` (nav_msgs/Odometry, pelvis in ``odom``), ``/tf`` when ``tf2_msgs`` is
   importable (otherwise logged once), ``/sim/status`` (std_msgs/String, JSON counters, 2 Hz), and
   ``/sim/elastic_band`` (std_msgs/Bool) to switch the band at run time.
@@ -44,7 +47,10 @@ PARAMS = {
     "band_lift": 0.03,
     "band_auto_release_s": 0.0,
     "lowcmd_timeout": 0.0,  # s, > 0: damp when no LowCmd arrived for this long (0 = hold the last)
+    "push_duration_s": 0.2,  # s each /sim/push force (geometry_msgs/Vector3, N, world frame) lasts
     "mode_machine": 5,
+    "motion_switcher": True,  # serve the robot's motion_switcher RPC (g1_bringup.robot_api)
+    "motion_switcher_mode": "ai",  # controller it reports active at start ("" = released)
     "odom_rate_hz": 50.0,
     "status_rate_hz": 2.0,
     "odom_frame": "odom",
@@ -77,6 +83,7 @@ class SimRunner:
         self._lock = threading.Lock()
         self._pending_cmd = None
         self._pending_band: bool | None = None
+        self._pending_push: tuple[float, float, float] | None = None
         self.cmd_received = 0
         self.overruns = 0
         self.states_sent = 0
@@ -89,6 +96,12 @@ class SimRunner:
         self.endpoint = unitree_io.DdsEndpoint(
             "robot", int(params["dds_domain"]), str(params["network_interface"]) or None, self._on_lowcmd
         )
+        self.switcher = None
+        if params["motion_switcher"]:
+            from g1_bringup.robot_api.dds_service import MotionSwitcherService
+            from g1_bringup.robot_api.switcher_core import SwitcherConfig
+
+            self.switcher = MotionSwitcherService(SwitcherConfig(str(params["motion_switcher_mode"])), log)
         self._odom_pub = self._tf_pub = None
         if node is not None:
             self._setup_ros(node)
@@ -104,6 +117,15 @@ class SimRunner:
         with self._lock:
             self._pending_band = bool(on)
 
+    def _on_push(self, m) -> None:
+        """/sim/push: a force (N, world frame) at the pelvis for push_duration_s (evaluation push tests)."""
+        f = (float(m.x), float(m.y), float(m.z))
+        if not all(np.isfinite(f)) or max(abs(v) for v in f) > 2000.0:
+            self.log(f"/sim/push {f} ignored: not finite or above 2000 N")
+            return
+        with self._lock:
+            self._pending_push = f
+
     def stop(self) -> None:
         self._stop.set()
 
@@ -117,6 +139,9 @@ class SimRunner:
         self._odom_pub = node.create_publisher(Odometry, "/odom", 10)
         self._status_pub = node.create_publisher(String, "/sim/status", 10)
         node.create_subscription(Bool, "/sim/elastic_band", lambda m: self.set_band(m.data), 10)
+        from geometry_msgs.msg import Vector3
+
+        node.create_subscription(Vector3, "/sim/push", self._on_push, 10)
         try:
             from geometry_msgs.msg import TransformStamped
             from tf2_msgs.msg import TFMessage
@@ -167,6 +192,7 @@ class SimRunner:
             "lowcmd_watchdog_active": self.core.watchdog_active,
             "lowcmd_watchdog_trips": self.core.watchdog_trips,
             "pelvis_height": round(self.core.pelvis_height, 4),
+            "motion_switcher": self.switcher.mode if self.switcher is not None else None,
         }
 
     # ------------------------------------------------------------------ loop
@@ -203,10 +229,16 @@ class SimRunner:
             with self._lock:
                 cmd, self._pending_cmd = self._pending_cmd, None
                 band, self._pending_band = self._pending_band, None
+                push, self._pending_push = self._pending_push, None
             if cmd is not None:
+                if self.switcher is not None:
+                    self.switcher.note_lowcmd()
                 if core.watchdog_active:
                     self.log(f"LowCmd resumed after {core.lowcmd_age() * 1e3:.0f} ms: watchdog damping ends")
                 core.set_command(cmd)
+            if push is not None:
+                core.push(push, float(p["push_duration_s"]))
+                self.log(f"push {np.round(push, 1).tolist()} N for {p['push_duration_s']} s")
             if band is not None:
                 core.set_band(band)
                 self.log(f"elastic band {'on' if band else 'off'}")
@@ -289,6 +321,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=float, default=None, help="LowState rate in Hz")
     ap.add_argument("--no-ros", action="store_true", help="DDS only: no /odom, /tf, /sim/* topics")
     ap.add_argument("--print-status", action="store_true", help="print the final status JSON on exit")
+    ap.add_argument(
+        "--motion-switcher",
+        default=None,
+        metavar="MODE",
+        help="controller the motion_switcher service reports at start: ai, normal, advanced, '' "
+        "(released) or off (no service); default: parameter motion_switcher_mode (ai)",
+    )
     args, ros_args = ap.parse_known_args(argv)
 
     node = None
@@ -310,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
         params["viewer"] = True
     if args.no_band:
         params["elastic_band"] = False
+    if args.motion_switcher is not None:
+        params["motion_switcher"] = args.motion_switcher != "off"
+        params["motion_switcher_mode"] = "" if args.motion_switcher == "off" else args.motion_switcher
     for key, val in (("duration", args.duration), ("dds_domain", args.domain), ("state_rate_hz", args.rate)):
         if val is not None:
             params[key] = val

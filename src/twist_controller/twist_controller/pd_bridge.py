@@ -158,6 +158,12 @@ class PdBridge:
         else:
             self.link = unitree_io.RosLowLevelTransport(node, self._on_state)
         self._cmd = unitree_io.LowCmd()
+        # robot: real: no LowCmd while Unitree's own controller owns the motors (motion_switcher)
+        self.switcher = None
+        if params["robot"] == "real" and params["transport"] == "dds":
+            from twist_controller.motion_switcher import bridge_gate
+
+            self.switcher = bridge_gate(self.log.error, self.log.info)
         self.log.info(
             f"pd_bridge: robot={params['robot']} transport={params['transport']} "
             f"domain={params['dds_domain']} "
@@ -195,6 +201,15 @@ class PdBridge:
         return resp
 
     def request(self, req: int, source: str) -> tuple[bool, str]:
+        if (
+            self.switcher is not None
+            and req in (0, 1, 2)
+            and self.sm.mode in (Mode.ZERO_TORQUE, Mode.DAMPING)
+        ):
+            ok, why = self.switcher.check()  # again: a controller may have been selected since
+            if not ok:
+                self.log.warn(f"SetMode {req} from {source} refused: {why}")
+                return False, why
         now = time.monotonic()
         with self._lock:
             self._consume_state()
@@ -261,6 +276,8 @@ class PdBridge:
         self.pub_imu.publish(imu)
 
     def _send(self, cmd) -> None:
+        if self.switcher is not None and not self.switcher.allowed:
+            return  # Unitree's controller is active (or unknown): do not fight it
         c = self._cmd
         c.fill(cmd.q, cmd.dq, cmd.tau, cmd.kp, cmd.kd, mode=1, mode_pr=int(self.p["mode_pr"]),
                mode_machine=self.mode_machine or 0)  # fmt: skip
