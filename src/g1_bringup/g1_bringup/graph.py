@@ -147,6 +147,28 @@ def _ui_nodes() -> tuple[NodeSpec, ...]:
     )
 
 
+_UNITREE_API_ARG = LaunchArgument(
+    "unitree_api", "false", "serve Unitree's G1 locomotion API (LocoClient, service 'sport') from this stack"
+)
+
+
+def _loco_api_node(robot: str, dds_domain: object, interface: object) -> NodeSpec:
+    """Unitree's LocoClient calls -> /cmd_vel and pd_bridge modes (g1_bringup.robot_api)."""
+    return NodeSpec(
+        name="loco_api",
+        package="g1_bringup",
+        executable="loco_api",
+        parameters={
+            "robot": robot,
+            "dds_domain": dds_domain,
+            "network_interface": interface,
+            "cmd_vel_stamped": Arg("cmd_vel_stamped"),
+        },
+        enabled_by="unitree_api",
+        required=False,
+    )
+
+
 def sim_graph() -> Graph:
     """Simulated G1: MuJoCo simulator speaking Unitree DDS on loopback (domain 1, lo)."""
     args = (
@@ -164,6 +186,7 @@ def sim_graph() -> Graph:
             "0.0",
             "sim damps when no LowCmd came for this long, s (emulated robot watchdog; 0 = hold the last)",
         ),
+        _UNITREE_API_ARG,
     )
     nodes = (
         NodeSpec(
@@ -193,6 +216,7 @@ def sim_graph() -> Graph:
         ),
         *_control_nodes(),
         *_ui_nodes(),
+        _loco_api_node("sim", Arg("dds_domain"), "lo"),
     )
     return Graph("sim", "simulated G1 driven by /cmd_vel", args, nodes)
 
@@ -203,6 +227,7 @@ def real_graph() -> Graph:
         LaunchArgument("network_interface", "eth0", "NIC connected to the robot (192.168.123.x)"),
         *_COMMON_ARGS,
         _source_arg("cmg"),  # on hardware, switching sources is an explicit act
+        _UNITREE_API_ARG,
     )
     nodes = (
         NodeSpec(
@@ -220,6 +245,7 @@ def real_graph() -> Graph:
         ),
         *_control_nodes(),
         *_ui_nodes(),
+        _loco_api_node("real", 0, Arg("network_interface")),
     )
     return Graph("real", "the real G1; enable it with the SetMode service", args, nodes)
 

@@ -26,6 +26,7 @@ def generate_launch_description():
         DeclareLaunchArgument("redis", default_value='false', description='start the TWIST Redis bridge (action_mimic_g1 <-> /reference_motion)'),
         DeclareLaunchArgument("redis_port", default_value='6379', description='Redis port (the bridge starts a loopback server if none answers)'),
         DeclareLaunchArgument("reference_source", default_value='cmg', description='reference_mux source: auto, cmg, player, external, default'),
+        DeclareLaunchArgument("unitree_api", default_value='false', description="serve Unitree's G1 locomotion API (LocoClient, service 'sport') from this stack"),
         Node(
             package="twist_controller",
             executable="pd_bridge",
@@ -108,5 +109,15 @@ def generate_launch_description():
                 {'port': LaunchConfiguration("redis_port"), 'start_server': True},
             ],
             condition=IfCondition(LaunchConfiguration("redis")),
+        ),
+        Node(
+            package="g1_bringup",
+            executable="loco_api",
+            name="loco_api",
+            output="screen",
+            parameters=[
+                {'robot': 'real', 'dds_domain': 0, 'network_interface': LaunchConfiguration("network_interface"), 'cmd_vel_stamped': LaunchConfiguration("cmd_vel_stamped")},
+            ],
+            condition=IfCondition(LaunchConfiguration("unitree_api")),
         ),
     ])

@@ -31,6 +31,7 @@ def generate_launch_description():
         DeclareLaunchArgument("auto_policy", default_value='true', description='bridge enters POLICY by itself once fresh targets arrive'),
         DeclareLaunchArgument("band_release_s", default_value='0.0', description='release the elastic band this long after stand-up (0 = keep it on)'),
         DeclareLaunchArgument("lowcmd_timeout", default_value='0.0', description='sim damps when no LowCmd came for this long, s (emulated robot watchdog; 0 = hold the last)'),
+        DeclareLaunchArgument("unitree_api", default_value='false', description="serve Unitree's G1 locomotion API (LocoClient, service 'sport') from this stack"),
         Node(
             package="g1_bringup",
             executable="mujoco_sim",
@@ -123,5 +124,15 @@ def generate_launch_description():
                 {'port': LaunchConfiguration("redis_port"), 'start_server': True},
             ],
             condition=IfCondition(LaunchConfiguration("redis")),
+        ),
+        Node(
+            package="g1_bringup",
+            executable="loco_api",
+            name="loco_api",
+            output="screen",
+            parameters=[
+                {'robot': 'sim', 'dds_domain': LaunchConfiguration("dds_domain"), 'network_interface': 'lo', 'cmd_vel_stamped': LaunchConfiguration("cmd_vel_stamped")},
+            ],
+            condition=IfCondition(LaunchConfiguration("unitree_api")),
         ),
     ])
