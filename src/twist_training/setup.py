@@ -23,6 +23,7 @@ setup(
         "console_scripts": [
             "train_teacher = twist_training.cli:train_teacher",
             "train_student = twist_training.cli:train_student",
+            "distill_student = twist_training.distill.cli:main",
             "train_cmg = twist_training.cmg.cli:train_main",
             "eval_cmg = twist_training.cmg.cli:eval_main",
             "make_dataset = twist_training.data.cli:main",

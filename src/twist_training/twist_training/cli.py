@@ -87,11 +87,24 @@ def train_teacher(argv: list[str] | None = None) -> int:
 
 
 def train_student(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    expert = _expert_teacher(argv)
+    if expert is not None:  # the walking expert: DAgger distillation (twist_training.distill)
+        from .distill.cli import main as distill_main
+
+        rest = [
+            a for a in argv if a not in ("--teacher", f"expert:{expert}") and not a.startswith("--teacher=")
+        ]
+        return distill_main(["--expert", expert, *rest])
     p = _train_parser(
         "train_student",
         "Distill the deployable TWIST student (1155-float obs) with DAgger-PPO from a teacher.",
     )
-    p.add_argument("--teacher", help="teacher run dir or model_<it>.pt (dagger.teacher_checkpoint)")
+    p.add_argument(
+        "--teacher",
+        help="teacher run dir or model_<it>.pt (dagger.teacher_checkpoint); expert:fastsac or expert:ppo "
+        "distils from the walking expert instead (see distill_student --help for its flags)",
+    )
     args = p.parse_args(argv)
     if args.teacher:
         args.set.append(f"dagger.teacher_checkpoint={args.teacher}")
@@ -103,6 +116,19 @@ def train_student(argv: list[str] | None = None) -> int:
     train(cfg, student=True)
     print(f"train_student: done; checkpoints in {cfg.run_dir}")
     return 0
+
+
+def _expert_teacher(argv: list[str]) -> str | None:
+    """'fastsac'/'ppo' when argv names an expert teacher (--teacher expert:NAME), else None."""
+    for i, a in enumerate(argv):
+        value = (
+            a.split("=", 1)[1]
+            if a.startswith("--teacher=")
+            else (argv[i + 1] if a == "--teacher" and i + 1 < len(argv) else None)
+        )
+        if value and value.startswith("expert:"):
+            return value.split(":", 1)[1]
+    return None
 
 
 def export_policy(argv: list[str] | None = None) -> int:
