@@ -1,28 +1,29 @@
 #!/usr/bin/env python3
-"""Evaluate a student policy through the DDS simulator and the full ROS graph.
+"""Evaluate walking controllers side by side: through the DDS simulator and the full ROS graph, or
+directly (the same cores in one process, faster than real time).
 
-Each episode starts the whole simulated stack fresh (``install/lib/g1_bringup/stack``: mujoco_sim ->
-Unitree DDS -> pd_bridge -> policy_node <- reference_mux <- cmg_node <- /cmd_vel), so every episode
-begins with a standing, band-held robot (the simulator has no reset; a fresh process is the reset).
-Once the bridge is in POLICY and the policy has held the band-supported robot for ``--hold`` s, the
-band is released (``/sim/elastic_band`` false) and a random command sequence is published on
-/cmd_vel for ``--duration`` s:
+Graph mode (default): each episode starts the whole simulated stack fresh
+(``install/lib/g1_bringup/stack``: mujoco_sim -> Unitree DDS -> pd_bridge -> policy_node <-
+reference_mux <- cmg_node <- /cmd_vel, ``controller:=<name>``), so every episode begins with a
+standing, band-held robot. Once the bridge is in POLICY and the policy has held the band-supported
+robot for ``--hold`` s, the band is released and the episode's command sequence is published on
+/cmd_vel for ``--duration`` s. ``--direct`` plays the same protocol through
+``g1_bringup.evaluation.direct`` (CMG, policy runtime, bridge state machine and simulator cores in
+one process: no transport latency), for 100-episode statistics and push tests in minutes.
 
-* segments of 2-5 s; ~25 % standing (zero command), the rest uniform in vx 0..1.5 m/s,
-  vy +-0.3 m/s, yaw rate +-0.8 rad/s; the first segment is always standing; fixed ``--seed``.
+Protocol (``g1_bringup.evaluation.protocol``): episode ``i`` uses the command sequence of seed
+``--seed * 1000 + i`` for every controller (same seeds side by side); segments of 2-5 s, ~25 %
+standing, the first one standing; moving segments uniform in ``--ranges`` (``trained``: vx
+-0.5..1.0 m/s, vy +-0.3, yaw +-0.8 rad/s; ``extended``: vx up to 1.5). Optional pushes
+(``--push-force`` N at the pelvis for ``--push-duration`` s, random horizontal direction, every
+``--push-every`` s).
 
-Per episode (all after the release):
-
-* fall: pelvis height (/odom) below ``--fall-height`` or the bridge leaves POLICY; the episode ends;
-* velocity error: |v_cmd - v| in the heading frame (xy, from /odom), and |wz_cmd - wz|, sampled at
-  50 Hz, only ``--settle`` s or more after each command change and before a fall;
-* joint error: mean |q_ref - q| over the 29 joints (/reference_motion frame 0 vs /joint_states);
-* torque peaks: max |tau_est| per joint (/joint_states effort, which the bridge fills from
-  LowState tau_est), also relative to the joint's torque limit.
-
-Writes ``results.json``, ``report.md`` and ``eval.png`` into ``runs/eval/<timestamp>/`` (or ``--out``)
-and prints the table. Needs the ROS venv (``source scripts/env.sh``). Time costs real time: the
-simulator runs at real-time pace; each episode costs its duration + the stack's start-up.
+Per episode: fall (pelvis below ``--fall-height`` or the bridge leaves POLICY) and its time;
+velocity and yaw-rate error while moving, stride-averaged (1 s) and instantaneous, per command bin;
+joint error to the reference; torque peaks. Writes ``results.json``, ``report.md`` and
+``eval.png`` into ``--out`` (default ``runs/eval/<timestamp>``) and prints the table. Needs the ROS
+venv (``source scripts/env.sh``). Graph mode costs real time: each episode costs its duration +
+the stack's start-up + the hold.
 """
 
 from __future__ import annotations
@@ -42,21 +43,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 STACK = ROOT / "install" / "lib" / "g1_bringup" / "stack"
-RANGES = {"vx": (0.0, 1.5), "vy": (-0.3, 0.3), "wz": (-0.8, 0.8)}
-
-
-def command_sequence(rng: np.random.Generator, duration: float, p_stand: float = 0.25) -> list[dict]:
-    """[{t0, t1, vx, vy, wz}] covering [0, duration]; first segment standing."""
-    segs, t = [], 0.0
-    while t < duration:
-        dt = float(rng.uniform(2.0, 5.0))
-        if not segs or rng.random() < p_stand:
-            vx = vy = wz = 0.0
-        else:
-            vx, vy, wz = (float(rng.uniform(*RANGES[k])) for k in ("vx", "vy", "wz"))
-        segs.append({"t0": t, "t1": min(duration, t + dt), "vx": vx, "vy": vy, "wz": wz})
-        t += dt
-    return segs
+CONTROLLERS = ("student", "expert_fastsac", "expert_ppo")
 
 
 def yaw_of(qw, qx, qy, qz) -> float:
@@ -93,6 +80,10 @@ class Monitor:
         n.create_subscription(String, "/sim/status", self._on_status, 10)
         self.pub_cmd = n.create_publisher(Twist, "/cmd_vel", 10)
         self.pub_band = n.create_publisher(Bool, "/sim/elastic_band", 10)
+        from geometry_msgs.msg import Vector3
+
+        self.Vector3 = Vector3
+        self.pub_push = n.create_publisher(Vector3, "/sim/push", 10)
         from twist_msgs.srv import SetMode
 
         self.SetMode = SetMode
@@ -164,6 +155,10 @@ class Monitor:
             self.spin(0.02)
         return bool(fut.done() and fut.result().success)
 
+    def push(self, fx: float, fy: float) -> None:
+        """Horizontal force at the pelvis (N) for the simulator's push_duration (mujoco_sim)."""
+        self.pub_push.publish(self.Vector3(x=float(fx), y=float(fy), z=0.0))
+
     def band(self, on: bool):
         b = self.Bool()
         b.data = bool(on)
@@ -183,23 +178,27 @@ def stop_stack(proc: subprocess.Popen) -> int:
         return proc.wait()
 
 
-def run_episode(mon: Monitor, idx: int, segs: list[dict], args, out: Path) -> dict:
+def run_episode(mon: Monitor, idx: int, segs: list[dict], args, out: Path, controller: str) -> dict:
+    """One graph-mode episode of ``controller``: fresh stack, stand-up, hold, release, commands."""
+    from g1_bringup.evaluation.protocol import COLUMNS, episode_metrics
     from twist_controller import robot
 
     dds = args.dds_domain
     cmd = [str(STACK), "--teleop", "none", "--no-status", "--duration", "0", f"dds_domain:={dds}"]
-    cmd += ["foxglove:=false", "band_release_s:=0.0"]
-    if args.policy:
+    cmd += ["foxglove:=false", "band_release_s:=0.0", f"controller:={controller}"]
+    if args.policy and controller == "student":
         cmd.append(f"policy_path:={args.policy}")
     if args.cmg:
         cmd.append(f"cmg_model_path:={args.cmg}")
-    log_path = out / f"stack_{idx:03d}.log"
+    log_path = out / f"stack_{controller}_{idx:03d}.log"
     log = open(log_path, "w")
     mon.reset()
     mon.tau_track = False
+    push_rng = np.random.default_rng(args.seed * 1000 + idx + 7919)
     t_start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
-    ep: dict = {"episode": idx, "commands": segs, "error": None}
+    ep: dict = {"episode": idx, "controller": controller, "commands": segs, "error": None}
+    rows = []
     try:
         # 1) start-up: the bridge stands the robot in the band and enters POLICY by itself
         deadline = time.monotonic() + args.startup_timeout
@@ -212,9 +211,9 @@ def run_episode(mon: Monitor, idx: int, segs: list[dict], args, out: Path) -> di
                 raise RuntimeError(f"no POLICY within {args.startup_timeout} s (mode {mon.mode})")
         ep["startup_s"] = round(time.monotonic() - t_start, 2)
         # 2) the policy holds the band-supported robot for --hold s, then the band goes. A start-up
-        # hiccup (the bridge's 100 ms staleness watchdog firing while 7 processes start on a loaded
-        # box) drops the bridge to DAMPING while the band still holds the robot: that is re-armed via
-        # SetMode (STAND, then POLICY) and counted in "startup_rearms"; it is not an evaluated fall.
+        # hiccup (the bridge's staleness watchdog firing while 7 processes start on a loaded box)
+        # drops the bridge to DAMPING while the band still holds the robot: re-armed via SetMode
+        # (STAND, then POLICY) and counted in "startup_rearms"; it is not an evaluated fall.
         t_hold, rearms = time.monotonic(), 0
         while time.monotonic() - t_hold < args.hold:
             mon.send()
@@ -232,16 +231,13 @@ def run_episode(mon: Monitor, idx: int, segs: list[dict], args, out: Path) -> di
                 mon.spin(0.2)
                 t_hold = time.monotonic()
         ep["startup_rearms"] = rearms
-        ep["mode_before_release"] = mon.mode
-        ep["pelvis_before_release"] = mon.odom[0][2]
         for _ in range(3):
             mon.band(False)
             mon.spin(0.01)
         mon.tau_track = True
-        # 3) the command sequence at 50 Hz
+        # 3) the command sequence at 50 Hz (+ pushes)
         t0 = time.monotonic()
-        next_tick = t0
-        rows = []  # t, cmd(3), v_heading(2), wz, z, joint_err, mode
+        next_tick, next_push = t0, args.push_every
         fell, fall_reason, fall_t = False, None, None
         seg_i = 0
         while True:
@@ -252,6 +248,10 @@ def run_episode(mon: Monitor, idx: int, segs: list[dict], args, out: Path) -> di
                 seg_i += 1
             s = segs[seg_i]
             mon.send(s["vx"], s["vy"], s["wz"])
+            if args.push_force > 0 and t >= next_push:
+                a = push_rng.uniform(-math.pi, math.pi)
+                mon.push(args.push_force * math.cos(a), args.push_force * math.sin(a))
+                next_push += args.push_every
             next_tick += 0.02
             mon.spin(max(0.0, next_tick - time.monotonic()))
             (_, _, pz), quat, vb, wb = mon.odom
@@ -271,10 +271,8 @@ def run_episode(mon: Monitor, idx: int, segs: list[dict], args, out: Path) -> di
                 break
         if mon.status:
             ep["sim_rtf"] = mon.status.get("rtf")
-            ep["sim_overruns"] = mon.status.get("overruns")
     except Exception as e:  # recorded; the episode counts as not evaluated
         ep["error"] = str(e)
-        rows, fell, fall_reason, fall_t = [], None, None, None
     finally:
         code = stop_stack(proc)
         log.close()
@@ -282,125 +280,78 @@ def run_episode(mon: Monitor, idx: int, segs: list[dict], args, out: Path) -> di
     if ep["error"]:
         ep["log_tail"] = log_path.read_text()[-1500:]
         return ep
-    a = np.array(rows, dtype=float).reshape(-1, 10)
-    settled = a[:, 9] >= args.settle
-    vxy_err = np.hypot(a[:, 1] - a[:, 4], a[:, 2] - a[:, 5])
-    wz_err = np.abs(a[:, 3] - a[:, 6])
-    moving = settled & (np.abs(a[:, 1:4]).sum(axis=1) > 0)
-    standing = settled & ~(np.abs(a[:, 1:4]).sum(axis=1) > 0)
-
-    def mean(x):
-        return float(np.mean(x)) if len(x) else float("nan")
-
+    a = np.array(rows, dtype=float).reshape(-1, len(COLUMNS))
+    ep.update(episode_metrics(a, 0.02, args.settle))
     tau = mon.tau_peak
     ep.update(
         fell=bool(fell),
         fall_reason=fall_reason,
-        fall_kind=None if not fell else fall_kind(fall_reason),
         fall_time_s=fall_t,
         survived_s=float(a[-1, 0]) if len(a) else 0.0,
-        samples=len(a),
-        settled_samples=int(settled.sum()),
-        vel_err_xy_mps=mean(vxy_err[settled]),
-        vel_err_xy_moving_mps=mean(vxy_err[moving]),
-        vel_err_xy_standing_mps=mean(vxy_err[standing]),
-        yaw_rate_err_radps=mean(wz_err[settled]),
-        joint_err_rad=mean(a[:, 8][np.isfinite(a[:, 8])]),
-        tau_effort_published=bool(mon.effort_seen),
         tau_peak_nm=float(np.max(tau)) if tau is not None else None,
         tau_peak_joint=robot.G1_JOINT_NAMES[int(np.argmax(tau))] if tau is not None else None,
         tau_peak_over_limit=float(np.max(tau / robot.TORQUE_LIMIT)) if tau is not None else None,
-        tau_peak_per_joint_nm=[round(float(x), 2) for x in tau] if tau is not None else None,
-        trace=a[:: max(1, len(a) // 500)].round(4).tolist(),
     )
     return ep
 
 
-def fall_kind(reason: str) -> str:
-    """pelvis: below the height threshold; tilt: the bridge's tilt guard (the robot was falling);
-    watchdog: the bridge's staleness watchdog (a late message, not the policy); other."""
-    if reason.startswith("pelvis"):
-        return "pelvis"
-    if "tilt" in reason:
-        return "tilt"
-    if "stale" in reason:
-        return "watchdog"
-    return "other"
+METRICS = (  # (key, label, format)
+    ("falls", "falls", "{}"),
+    ("mean_time_to_fall_s", "mean time to fall [s]", "{:.1f}"),
+    ("vel_err_xy_moving_mps", "velocity error moving, stride-avg [m/s]", "{:.3f}"),
+    ("yaw_rate_err_moving_radps", "yaw-rate error moving, stride-avg [rad/s]", "{:.3f}"),
+    ("vel_err_xy_moving_inst_mps", "velocity error moving, instantaneous [m/s]", "{:.3f}"),
+    ("yaw_rate_err_moving_inst_radps", "yaw-rate error moving, instantaneous [rad/s]", "{:.3f}"),
+    ("vel_err_xy_standing_mps", "drift while standing [m/s]", "{:.3f}"),
+    ("joint_err_rad", "joint error to the CMG reference [rad]", "{:.3f}"),
+    ("tau_peak_nm_max", "torque peak, max over episodes [Nm]", "{:.1f}"),
+    ("tau_peak_over_limit", "torque peak / limit, mean of episodes", "{:.2f}"),
+)
 
 
-def summarize(eps: list[dict]) -> dict:
-    ok = [e for e in eps if not e["error"]]
-
-    def agg(key):
-        v = np.array([e[key] for e in ok if e.get(key) is not None], dtype=float)
-        v = v[np.isfinite(v)]
-        return float(np.mean(v)) if len(v) else float("nan")
-
-    tau_max = [e["tau_peak_nm"] for e in ok if e.get("tau_peak_nm") is not None]
-    return {
-        "episodes_attempted": len(eps),
-        "episodes_evaluated": len(ok),
-        "episodes_failed_to_run": len(eps) - len(ok),
-        "falls": int(sum(e["fell"] for e in ok)),
-        "falls_by_kind": {
-            k: int(sum(bool(e["fell"]) and e["fall_kind"] == k for e in ok))
-            for k in ("pelvis", "tilt", "watchdog", "other")
-        },
-        "startup_rearms": int(sum(e.get("startup_rearms", 0) for e in ok)),
-        "startup_retries": int(sum("retried_after" in e for e in eps)),
-        "fall_rate": float(np.mean([e["fell"] for e in ok])) if ok else float("nan"),
-        "mean_survived_s": agg("survived_s"),
-        "mean_vel_err_xy_mps": agg("vel_err_xy_mps"),
-        "mean_vel_err_xy_moving_mps": agg("vel_err_xy_moving_mps"),
-        "mean_vel_err_xy_standing_mps": agg("vel_err_xy_standing_mps"),
-        "mean_yaw_rate_err_radps": agg("yaw_rate_err_radps"),
-        "mean_joint_err_rad": agg("joint_err_rad"),
-        "max_tau_peak_nm": float(max(tau_max)) if tau_max else float("nan"),
-        "mean_tau_peak_over_limit": agg("tau_peak_over_limit"),
-        "mean_startup_s": agg("startup_s"),
-        "mean_sim_rtf": agg("sim_rtf"),
-    }
+def _fmt(v, f) -> str:
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return "-"
+    return f.format(v)
 
 
-def table(eps: list[dict], summary: dict) -> str:
-    lines = [
-        "| ep | fell | survived [s] | vel err xy [m/s] (moving / standing) | yaw-rate err [rad/s] "
-        "| joint err [rad] | tau peak [Nm] (joint, /limit) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for e in eps:
-        if e["error"]:
-            lines.append(f"| {e['episode']} | not run: {e['error']} | | | | | |")
-            continue
-        tau = (
-            f"{e['tau_peak_nm']:.1f} ({e['tau_peak_joint']}, {e['tau_peak_over_limit']:.2f})"
-            if e["tau_peak_nm"] is not None
-            else "not published"
-        )
-        lines.append(
-            f"| {e['episode']} | {'yes' if e['fell'] else 'no'} | {e['survived_s']:.1f} "
-            f"| {e['vel_err_xy_mps']:.3f} ({e['vel_err_xy_moving_mps']:.3f} / "
-            f"{e['vel_err_xy_standing_mps']:.3f}) "
-            f"| {e['yaw_rate_err_radps']:.3f} | {e['joint_err_rad']:.3f} | {tau} |"
-        )
-    s = summary
-    lines += [
-        "",
-        f"**{s['falls']} falls in {s['episodes_evaluated']} episodes** "
-        f"({', '.join(f'{k} {v}' for k, v in s['falls_by_kind'].items())}; "
-        f"start-up re-arms {s['startup_rearms']}) "
-        f"({s['episodes_failed_to_run']} failed to run); mean survived {s['mean_survived_s']:.1f} s; "
-        f"velocity error {s['mean_vel_err_xy_mps']:.3f} m/s (moving {s['mean_vel_err_xy_moving_mps']:.3f}, "
-        f"standing {s['mean_vel_err_xy_standing_mps']:.3f}); "
-        f"yaw-rate error {s['mean_yaw_rate_err_radps']:.3f} rad/s; "
-        f"joint error {s['mean_joint_err_rad']:.3f} rad; max torque peak {s['max_tau_peak_nm']:.1f} Nm "
-        f"(mean per-episode peak / limit {s['mean_tau_peak_over_limit']:.2f}); "
-        f"stack start-up {s['mean_startup_s']:.1f} s, simulator real-time factor {s['mean_sim_rtf']:.2f}.",
-    ]
+def _bin_key(name: str) -> tuple:
+    """bin_vx_-0.5_-0.1 -> ('vx', -0.5): axes in turn, bins in numeric order."""
+    _, axis, lo, _hi = name.split("_")
+    return ("vx", "vy", "wz").index(axis), float(lo)
+
+
+def comparison_table(summaries: dict[str, dict]) -> str:
+    names = list(summaries)
+    lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    lines.append(
+        "| episodes evaluated (not run) | "
+        + " | ".join(f"{summaries[n]['evaluated']} ({summaries[n]['errors']})" for n in names)
+        + " |"
+    )
+    for key, label, f in METRICS:
+        lines.append(f"| {label} | " + " | ".join(_fmt(summaries[n].get(key), f) for n in names) + " |")
+    bins = sorted({b for n in names for b in summaries[n]["bins"]}, key=_bin_key)
+    if bins:
+        lines += [
+            "",
+            "Per command bin (stride-averaged velocity on that axis; |error| / bias, samples at 50 Hz):",
+            "",
+            "| bin | " + " | ".join(names) + " |",
+            "|---|" + "---|" * len(names),
+        ]
+        for b in bins:
+            cells = []
+            for n in names:
+                v = summaries[n]["bins"].get(b)
+                cells.append("-" if v is None else f"{v['abs_err']:.3f} / {v['bias']:+.3f} ({v['samples']})")
+            axis, lo, hi = b.split("_")[1:]
+            unit = "rad/s" if axis == "wz" else "m/s"
+            lines.append(f"| {axis} in [{lo}, {hi}) {unit} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def plot(eps: list[dict], path: Path) -> bool:
+def plot(results: dict[str, list[dict]], summaries: dict[str, dict], path: Path) -> bool:
     try:
         import matplotlib
 
@@ -408,56 +359,101 @@ def plot(eps: list[dict], path: Path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    ok = [e for e in eps if not e["error"]]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    names = list(results)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     ax = axes[0]
-    idx = [e["episode"] for e in ok]
-    ax.bar(idx, [e["survived_s"] for e in ok], color=["tab:red" if e["fell"] else "tab:green" for e in ok])
+    for k, n in enumerate(names):
+        ok = [e for e in results[n] if not e.get("error")]
+        ax.scatter(
+            [e["episode"] for e in ok],
+            [e["survived_s"] + 0.25 * k for e in ok],
+            s=8,
+            label=f"{n}: {summaries[n]['falls']} falls / {len(ok)}",
+            marker=["o", "s", "^", "d"][k % 4],
+        )
     ax.set_xlabel("episode")
-    ax.set_ylabel("time after band release [s] (red = fell)")
+    ax.set_ylabel("s after band release (end of episode or fall)")
     ax.set_title("survival per episode")
+    ax.legend(fontsize=7)
     ax = axes[1]
-    if ok and ok[0]["trace"]:
-        a = np.array(ok[0]["trace"])
-        ax.plot(a[:, 0], a[:, 1], "k--", label="vx cmd")
-        ax.plot(a[:, 0], a[:, 4], "k", label="vx (heading frame)")
-        ax.plot(a[:, 0], a[:, 3], "b--", label="yaw-rate cmd")
-        ax.plot(a[:, 0], a[:, 6], "b", label="yaw rate")
-        ax.plot(a[:, 0], a[:, 7], "g", label="pelvis z [m]")
-        ax.set_xlabel("s after band release")
-        ax.set_title(f"episode {ok[0]['episode']}")
-        ax.legend(fontsize=7)
+    keys = [
+        ("vel_err_xy_moving_mps", "vel err\nstride-avg"),
+        ("vel_err_xy_moving_inst_mps", "vel err\ninstant"),
+        ("yaw_rate_err_moving_radps", "yaw err\nstride-avg"),
+        ("joint_err_rad", "joint err\n[rad]"),
+    ]
+    w = 0.8 / max(1, len(names))
+    for k, n in enumerate(names):
+        ax.bar(np.arange(len(keys)) + k * w, [summaries[n].get(key) or 0 for key, _ in keys], w, label=n)
+    ax.axhline(0.15, color="k", ls=":", lw=1, label="bar 0.15")
+    ax.set_xticks(np.arange(len(keys)) + w * (len(names) - 1) / 2, [lbl for _, lbl in keys], fontsize=8)
+    ax.set_title("tracking errors (mean of episodes)")
+    ax.legend(fontsize=7)
+    ax = axes[2]
+    bins = [b for b in sorted({b for n in names for b in summaries[n]["bins"]}, key=_bin_key) if "_vx_" in b]
+    for k, n in enumerate(names):
+        ax.bar(
+            np.arange(len(bins)) + k * w,
+            [summaries[n]["bins"].get(b, {}).get("abs_err", 0) for b in bins],
+            w,
+            label=n,
+        )
+    ax.set_xticks(
+        np.arange(len(bins)) + w * (len(names) - 1) / 2,
+        [b.removeprefix("bin_vx_").replace("_", "..") for b in bins],
+        fontsize=8,
+    )
+    ax.set_title("|vx error| by commanded vx bin [m/s]")
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return True
 
 
-def write_outputs(eps, args, out: Path, policy_used: str, wall_s: float, final: bool) -> dict:
+def write_outputs(results: dict[str, list[dict]], args, out: Path, wall_s: float, final: bool) -> dict:
     """results.json + report.md (+ eval.png when final); also called after every episode (partial)."""
-    summary = summarize(eps)
-    summary["episodes_requested"] = args.episodes
+    from g1_bringup.evaluation.protocol import RANGES, summarize
+
+    summaries = {n: summarize(eps) for n, eps in results.items()}
+    complete = final and all(len(e) == args.episodes for e in results.values())
     meta = {
-        "policy": policy_used,
+        "mode": "direct (in-process cores, no transport)"
+        if args.direct
+        else "DDS simulator + full ROS graph",
+        "controllers": list(results),
+        "policy": args.policy or "shipped",
         "cmg": args.cmg or "shipped",
         "conditions": {k: v for k, v in vars(args).items() if k != "out"},
-        "command_ranges": RANGES,
-        "complete": final and len(eps) == args.episodes,
+        "command_ranges": RANGES[args.ranges],
+        "complete": complete,
         "wall_time_s": round(wall_s, 1),
         "utc": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    results = {"meta": meta, "summary": summary, "episodes": eps}
-    (out / "results.json").write_text(json.dumps(results, indent=1))
-    tbl = table(eps, summary)
-    plotted = plot(eps, out / "eval.png") if final else False
+    (out / "results.json").write_text(
+        json.dumps({"meta": meta, "summaries": summaries, "episodes": results}, indent=1, default=float)
+    )
+    tbl = comparison_table(summaries)
+    plotted = plot(results, summaries, out / "eval.png") if final else False
+    push = (
+        f"pushes {args.push_force} N for {args.push_duration} s every {args.push_every} s; "
+        if args.push_force > 0
+        else ""
+    )
     md = [
-        "# Stack evaluation (DDS simulator + full ROS graph)",
+        f"# Walking evaluation ({meta['mode']})",
         "",
-        ("" if meta["complete"] else f"**PARTIAL: {len(eps)} of {args.episodes} episodes.**\n\n")
-        + f"policy `{policy_used}`, CMG `{meta['cmg']}`, seed {args.seed}, {args.episodes} episodes x "
-        f"{args.duration} s after the band release (held {args.hold} s in POLICY first), "
-        f"settle {args.settle} s, "
-        f"fall = pelvis < {args.fall_height} m or bridge leaves POLICY; wall time {meta['wall_time_s']} s.",
+        (
+            ""
+            if complete
+            else f"**PARTIAL: {max(len(e) for e in results.values())} of {args.episodes} episodes.**\n\n"
+        )
+        + f"{args.episodes} episodes x {args.duration} s after the band release "
+        f"(held {args.hold} s in POLICY "
+        f"first), same command seeds for every controller (seed {args.seed}), ranges `{args.ranges}` "
+        f"{meta['command_ranges']}; {push}errors counted {args.settle} s after each command change; fall = "
+        f"pelvis < {args.fall_height} m or the bridge leaves POLICY; CMG `{meta['cmg']}`; wall time "
+        f"{meta['wall_time_s']} s ({meta['utc']}).",
         "",
         tbl,
         "",
@@ -467,24 +463,40 @@ def write_outputs(eps, args, out: Path, policy_used: str, wall_s: float, final: 
     if final:
         print(tbl)
         print(f"written: {out}/results.json, report.md" + (", eval.png" if plotted else ""))
-    return summary
+    return summaries
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "--controller",
+        default="student",
+        help=f"comma-separated, evaluated side by side: {', '.join(CONTROLLERS)}",
+    )
     ap.add_argument("--episodes", type=int, default=100)
     ap.add_argument("--duration", type=float, default=20.0, help="s of commands after the band release")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--policy", default="", help="exported student (.pt/.onnx); empty = the shipped one")
+    ap.add_argument("--ranges", default="trained", choices=("trained", "extended"))
+    ap.add_argument(
+        "--direct", action="store_true", help="in-process cores, no DDS/ROS (faster than real time)"
+    )
+    ap.add_argument("--policy", default="", help="student policy file; empty = the shipped one")
     ap.add_argument("--cmg", default="", help="CMG artifact; empty = the shipped one")
     ap.add_argument("--hold", type=float, default=3.0, help="s in POLICY with the band on before release")
-    ap.add_argument("--settle", type=float, default=1.0, help="s after a command change not scored")
+    ap.add_argument("--settle", type=float, default=1.5, help="s after a command change not scored")
     ap.add_argument("--fall-height", type=float, default=0.5, help="m, pelvis height counted as a fall")
+    ap.add_argument("--push-force", type=float, default=0.0, help="N at the pelvis (0 = no pushes)")
+    ap.add_argument("--push-every", type=float, default=3.0, help="s between pushes")
+    ap.add_argument("--push-duration", type=float, default=0.2, help="s each push lasts")
     ap.add_argument("--startup-timeout", type=float, default=120.0)
     ap.add_argument("--dds-domain", type=int, default=None, help="Unitree DDS domain (100 + pid %% 100)")
     ap.add_argument("--retries", type=int, default=1, help="retries of an episode that failed to start")
     ap.add_argument("--out", default="", help="output dir (default runs/eval/<UTC timestamp>)")
     args = ap.parse_args(argv)
+    controllers = [c.strip() for c in args.controller.split(",") if c.strip()]
+    bad = [c for c in controllers if c not in CONTROLLERS]
+    if bad:
+        ap.error(f"unknown controller(s) {bad}; choose from {CONTROLLERS}")
     if args.dds_domain is None:
         args.dds_domain = 100 + os.getpid() % 100
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -495,49 +507,93 @@ def main(argv=None) -> int:
     if args.cmg:
         args.cmg = str(Path(args.cmg).resolve())
 
+    from g1_bringup.evaluation.protocol import command_sequence
+
+    results: dict[str, list[dict]] = {c: [] for c in controllers}
+    t_all = time.monotonic()
+    if args.direct:
+        run_direct(args, controllers, results, out, t_all)
+    else:
+        run_graph(args, controllers, results, out, t_all, command_sequence)
+    summaries = write_outputs(results, args, out, time.monotonic() - t_all, final=True)
+    return 0 if all(s["evaluated"] == args.episodes for s in summaries.values()) else 1
+
+
+def _print_episode(c: str, i: int, ep: dict) -> None:
+    if ep.get("error"):
+        print(f"[{c}] episode {i}: NOT RUN: {ep['error']}", flush=True)
+        return
+    print(
+        f"[{c}] episode {i}: fell={ep['fell']} survived={ep['survived_s']:.1f}s "
+        f"vel_err={ep.get('vel_err_xy_moving_mps', float('nan')):.3f} "
+        f"(inst {ep.get('vel_err_xy_moving_inst_mps', float('nan')):.3f}) "
+        f"yaw_err={ep.get('yaw_rate_err_moving_radps', float('nan')):.3f} tau_peak={ep['tau_peak_nm']}",
+        flush=True,
+    )
+
+
+def _policy_for(controller: str, args) -> str:
+    if controller == "student":
+        from twist_controller.policy_node import shipped_policy
+
+        return args.policy or shipped_policy()
+    return controller.replace("expert_", "expert:")
+
+
+def run_direct(args, controllers, results, out, t_all) -> None:
+    from g1_bringup.evaluation.direct import DirectConfig, DirectEvaluator
+    from g1_bringup.evaluation.protocol import command_sequence
+    from twist_training.distill.reference import shipped_cmg_path
+
+    cfg = DirectConfig(
+        args.duration,
+        args.hold,
+        args.fall_height,
+        args.settle,
+        args.push_force,
+        args.push_every,
+        args.push_duration,
+    )
+    for c in controllers:
+        ev = DirectEvaluator(_policy_for(c, args), args.cmg or shipped_cmg_path(), cfg)
+        for i in range(args.episodes):
+            segs = command_sequence(args.seed * 1000 + i, args.duration, args.ranges)
+            ep = {"episode": i, "controller": c, "commands": segs, "error": None, **ev.run(segs, seed=i)}
+            results[c].append(ep)
+            _print_episode(c, i, ep)
+            if i % 10 == 9:
+                write_outputs(results, args, out, time.monotonic() - t_all, final=False)
+
+
+def run_graph(args, controllers, results, out, t_all, command_sequence) -> None:
     import rclpy
 
-    from twist_controller.policy_node import shipped_policy
-
-    policy_used = args.policy or shipped_policy()
     rclpy.init()
     mon = Monitor()
-    rng = np.random.default_rng(args.seed)
-    eps = []
-    t_all = time.monotonic()
     try:
         for i in range(args.episodes):
-            segs = command_sequence(rng, args.duration)
-            ep = run_episode(mon, i, segs, args, out)
-            if not rclpy.ok():  # SIGINT: rclpy shut its context down; keep what was measured
-                print(f"interrupted during episode {i}: stopping, writing partial results", flush=True)
-                break
-            for _ in range(args.retries):  # start-up failures (not falls) get a fresh stack
-                if not ep["error"]:
-                    break
-                print(f"episode {i}: not run ({ep['error']}); retrying", flush=True)
-                first_error = ep["error"]
-                ep = run_episode(mon, i, segs, args, out)
-                ep["retried_after"] = first_error
-            eps.append(ep)
-            write_outputs(eps, args, out, policy_used, time.monotonic() - t_all, final=False)
-            if ep["error"]:
-                print(f"episode {i}: NOT RUN: {ep['error']}", flush=True)
-            else:
-                print(
-                    f"episode {i}: fell={ep['fell']} survived={ep['survived_s']:.1f}s "
-                    f"vel_err={ep['vel_err_xy_mps']:.3f} joint_err={ep['joint_err_rad']:.3f} "
-                    f"tau_peak={ep['tau_peak_nm']} startup={ep['startup_s']}s",
-                    flush=True,
-                )
+            segs = command_sequence(args.seed * 1000 + i, args.duration, args.ranges)
+            for c in controllers:
+                ep = run_episode(mon, i, segs, args, out, c)
+                if not rclpy.ok():  # SIGINT: rclpy shut its context down; keep what was measured
+                    print(f"interrupted during episode {i}: writing partial results", flush=True)
+                    return
+                for _ in range(args.retries):  # start-up failures (not falls) get a fresh stack
+                    if not ep["error"]:
+                        break
+                    print(f"[{c}] episode {i}: not run ({ep['error']}); retrying", flush=True)
+                    first_error = ep["error"]
+                    ep = run_episode(mon, i, segs, args, out, c)
+                    ep["retried_after"] = first_error
+                results[c].append(ep)
+                _print_episode(c, i, ep)
+            write_outputs(results, args, out, time.monotonic() - t_all, final=False)
     except KeyboardInterrupt:
         print("interrupted: writing partial results", flush=True)
     finally:
         mon.node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
-    summary = write_outputs(eps, args, out, policy_used, time.monotonic() - t_all, final=True)
-    return 0 if summary["episodes_evaluated"] == args.episodes else 1
 
 
 if __name__ == "__main__":

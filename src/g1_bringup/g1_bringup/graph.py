@@ -59,7 +59,10 @@ class Graph:
 
 # ---- pieces shared by both graphs ---------------------------------------------------------------
 _COMMON_ARGS = (
-    LaunchArgument("policy_path", "", "exported student policy (.pt/.onnx); empty = the shipped one"),
+    LaunchArgument(
+        "controller", "student", "student (shipped), expert_fastsac or expert_ppo (walking experts)"
+    ),
+    LaunchArgument("policy_path", "", "policy file (.pt/.onnx) or expert:fastsac; overrides controller"),
     LaunchArgument("policy_compat", "", "'' or 'twist_upstream' for an upstream TWIST student"),
     LaunchArgument("cmg_model_path", "", "CMG artifact; empty = the shipped one"),
     LaunchArgument("cmd_vel_stamped", "false", "subscribe /cmd_vel as TwistStamped instead of Twist"),
@@ -111,7 +114,11 @@ def _control_nodes() -> tuple[NodeSpec, ...]:
             package="twist_controller",
             executable="policy_node",
             param_files=("policy_node.yaml",),
-            parameters={"policy_path": Arg("policy_path"), "policy_compat": Arg("policy_compat")},
+            parameters={
+                "controller": Arg("controller"),
+                "policy_path": Arg("policy_path"),
+                "policy_compat": Arg("policy_compat"),
+            },
         ),
     )
 

@@ -129,6 +129,8 @@ class SimCore:
         self._install(MotorCommand.zero_torque())
         self._last_cmd_time = None
         self.watchdog_active = False
+        self._push_force = np.zeros(3)
+        self._push_until = -1.0
 
     @property
     def time(self) -> float:
@@ -204,6 +206,20 @@ class SimCore:
         else:
             self.data.xfrc_applied[self._torso] = 0.0
 
+    # -------------------------------------------------------------------- pushes
+    def push(self, force_world, duration: float) -> None:
+        """Apply ``force_world`` (N, 3 values) at the pelvis for ``duration`` simulated seconds
+        (evaluation push tests; resolution one ``step`` call)."""
+        f = np.asarray(force_world, dtype=np.float64).reshape(3)
+        if not (np.all(np.isfinite(f)) and math.isfinite(duration) and duration >= 0):
+            raise ValueError("push force and duration must be finite (duration >= 0)")
+        self._push_force = f
+        self._push_until = self.time + float(duration)
+
+    def _apply_push(self) -> None:
+        active = self.time < self._push_until
+        self.data.xfrc_applied[self._pelvis, :3] = self._push_force if active else 0.0
+
     def _apply_band(self) -> None:
         if not self.band_enabled:
             return
@@ -232,6 +248,7 @@ class SimCore:
         ):
             self.set_band(False)
             released = True
+        self._apply_push()
         if self.band_enabled:
             for _ in range(nstep):
                 self._apply_band()

@@ -13,7 +13,8 @@ from launch_ros.substitutions import FindPackageShare
 def generate_launch_description():
     return LaunchDescription([
         DeclareLaunchArgument("network_interface", default_value='eth0', description='NIC connected to the robot (192.168.123.x)'),
-        DeclareLaunchArgument("policy_path", default_value='', description='exported student policy (.pt/.onnx); empty = the shipped one'),
+        DeclareLaunchArgument("controller", default_value='student', description='student (shipped), expert_fastsac or expert_ppo (walking experts)'),
+        DeclareLaunchArgument("policy_path", default_value='', description='policy file (.pt/.onnx) or expert:fastsac; overrides controller'),
         DeclareLaunchArgument("policy_compat", default_value='', description="'' or 'twist_upstream' for an upstream TWIST student"),
         DeclareLaunchArgument("cmg_model_path", default_value='', description='CMG artifact; empty = the shipped one'),
         DeclareLaunchArgument("cmd_vel_stamped", default_value='false', description='subscribe /cmd_vel as TwistStamped instead of Twist'),
@@ -75,7 +76,7 @@ def generate_launch_description():
             output="screen",
             parameters=[
                 PathJoinSubstitution([FindPackageShare("twist_controller"), "config", 'policy_node.yaml']),
-                {'policy_path': LaunchConfiguration("policy_path"), 'policy_compat': LaunchConfiguration("policy_compat")},
+                {'controller': LaunchConfiguration("controller"), 'policy_path': LaunchConfiguration("policy_path"), 'policy_compat': LaunchConfiguration("policy_compat")},
             ],
         ),
         Node(
