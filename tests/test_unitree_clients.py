@@ -417,3 +417,62 @@ def test_loco_client_stands_walks_turns_stops_and_damps_the_stack(ros_env, tmp_p
         stack.close()
         if ros is not None:
             ros.close()
+
+
+# ================================================================================ real-robot gate
+def test_real_robot_bridge_sends_nothing_while_unitree_controller_is_active(ros_env, tmp_path):
+    """pd_bridge configured for the real robot (``robot: real``), against the simulator's
+    motion_switcher: no LowCmd and ENABLE refused while 'ai' is active; commanding once released
+    (noticed by the bridge's own re-check); refused again after a controller is selected."""
+    from twist_controller import pd_bridge
+    from twist_controller.motion_switcher import SdkSwitcherClient
+
+    domain = H.process_dds_domain()  # the bridge runs in this process: the SDK's DDS set-up is per process
+    sim = _start([SIM, "--domain", domain, "--no-ros", "--print-status"], ros_env, tmp_path / "sim.log")
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=int(ros_env["ROS_DOMAIN_ID"]))
+    node = rclpy.create_node("real_gate_test", context=ctx)
+    bridge = thread = None
+    try:
+        params = {**pd_bridge.PARAMS, "robot": "real", "dds_domain": domain, "network_interface": "lo"}
+        bridge = pd_bridge.PdBridge(node, params)
+        thread = threading.Thread(target=bridge.run, daemon=True)
+        thread.start()
+
+        def wait(pred, timeout):
+            end = time.monotonic() + timeout
+            while not pred() and time.monotonic() < end:
+                time.sleep(0.05)
+            return pred()
+
+        assert wait(lambda: bridge.mode_machine is not None, 30), "no LowState reached the bridge"
+        time.sleep(1.0)
+        assert bridge.lowcmd_count == 0 and not bridge.switcher.allowed
+        ok, why = bridge.request(0, "test")  # ENABLE
+        assert not ok and "'ai' is active" in why and "L2+R2" in why
+
+        switcher = SdkSwitcherClient(5.0)
+        assert switcher.release() == 0
+        assert wait(lambda: bridge.switcher.allowed, 10), "the bridge did not notice the release"
+        assert wait(lambda: bridge.lowcmd_count > 50, 10)
+        assert bridge.request(0, "test")[0]  # ENABLE -> DAMPING
+
+        assert switcher.select("ai") == 0  # someone gives the robot back to Unitree's controller
+        ok, why = bridge.request(1, "test")  # STAND from DAMPING asks again
+        assert not ok and "'ai' is active" in why
+        n = bridge.lowcmd_count
+        time.sleep(0.5)
+        assert bridge.lowcmd_count == n, "LowCmd went on while Unitree's controller is active"
+    finally:
+        if bridge is not None:
+            bridge.stop()
+            bridge.switcher.close()
+        if thread is not None:
+            thread.join(5)
+        if bridge is not None:
+            bridge.link.close()
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
+        H.terminate(sim)
+    status = json.loads((tmp_path / "sim.log").read_text().strip().splitlines()[-1])
+    assert status["lowcmd_bad_crc"] == 0 and status["lowcmd_received"] > 0

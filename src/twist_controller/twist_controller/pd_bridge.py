@@ -208,7 +208,7 @@ class PdBridge:
         ):
             ok, why = self.switcher.check()  # again: a controller may have been selected since
             if not ok:
-                self.log.warn(f"SetMode {req} from {source} refused: {why}")
+                self.log.warning(f"SetMode {req} from {source} refused: {why}")
                 return False, why
         now = time.monotonic()
         with self._lock:

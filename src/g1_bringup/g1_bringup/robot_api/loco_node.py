@@ -103,7 +103,7 @@ class LocoApi:
 
         name = str(self.p["service_name"])
         self.server = serve(
-            name, loco_core.API_VERSION, loco_core.API_IDS, self._handle, self.log.info, self.log.warn
+            name, loco_core.API_VERSION, loco_core.API_IDS, self._handle, self.log.info, self.log.warning
         )
         self.log.info(
             f"loco_api: serving '{name}' on DDS domain {self.p['dds_domain']} "
@@ -115,7 +115,7 @@ class LocoApi:
         with self._lock:
             note = self.core.set_bridge_mode(m.mode, time.monotonic())
         if note:
-            self.log.warn(note)
+            self.log.warning(note)
 
     def _tick(self) -> None:
         self._serve_if_allowed()
@@ -126,7 +126,7 @@ class LocoApi:
         if out is not None:
             self.publish(*out)
         if note:
-            self.log.warn(note)
+            self.log.warning(note)
         if send_start and not self._start_inflight and now - self._start_try >= START_RETRY_S:
             self._start_try = now
             self._start_policy()
