@@ -16,6 +16,7 @@ from rclpy.node import Node
 
 from g1_bringup.cmd_vel_io import declare_cmd_vel_parameters, make_cmd_vel_publisher
 from g1_bringup.teleop_core import KEY_HELP, KeyTeleop, KeyTeleopConfig
+from twist_controller.node_main import init_ros
 
 
 class KeyTeleopNode(Node):
@@ -33,7 +34,7 @@ class KeyTeleopNode(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    rclpy.init(args=argv if argv is not None else sys.argv)
+    init_ros(argv)  # Ctrl-C interrupts the loop; the context stays valid for the final zero command
     node = KeyTeleopNode()
     if not sys.stdin.isatty():
         node.get_logger().error("key_teleop needs an interactive terminal (stdin is not a TTY)")

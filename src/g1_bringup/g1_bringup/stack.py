@@ -110,28 +110,84 @@ def _pump(name: str, stream, width: int) -> None:
         sys.stdout.flush()
 
 
-class StatusMonitor:
-    """A small rclpy node printing mode, commanded vs measured velocity and latencies once a second."""
+@dataclass
+class StatusState:
+    """What the status line shows; filled by StatusMonitor's subscriptions."""
 
-    def __init__(self) -> None:
+    mode: str = "?"
+    faults: tuple[str, ...] = ()
+    client_cmd: tuple[float, float, float] | None = None  # last /cmd_vel (any client)
+    client_cmd_at: float | None = None  # monotonic s when it arrived
+    cmg_cmd: tuple[float, float, float] | None = None  # what the CMG generates from (clamped, rate-limited)
+    source: str = ""  # reference source the policy follows (reference_mux's output)
+    odom: tuple[float, float, float] = (float("nan"),) * 3
+    policy_ms: float = float("nan")
+
+
+def _v3(v: tuple[float, float, float]) -> str:
+    return f"vx {v[0]:+.2f} vy {v[1]:+.2f} wz {v[2]:+.2f}"
+
+
+def status_line(st: StatusState, now: float, cmd_timeout: float) -> str:
+    """One line: controller mode, what the CMG executes, the client command and whether it timed out
+    (the CMG then ramps to standing however the client's last command read), odometry, policy cost.
+
+    The CMG's command is the one that counts: the client's may have been clamped, rate-limited or
+    dropped by the /cmd_vel timeout (cmg_node's cmd_vel_timeout)."""
+    cmg = _v3(st.cmg_cmd) if st.cmg_cmd is not None else "(no CMG output)"
+    if st.client_cmd is None or st.client_cmd_at is None:
+        client = "none yet"
+    else:
+        age = now - st.client_cmd_at
+        client = _v3(st.client_cmd)
+        if age > cmd_timeout:
+            client += f" TIMED OUT {age:.1f} s ago -> standing"
+    source = f" [{st.source}]" if st.source and st.source != "cmg" else ""
+    fault = f" faults: {'; '.join(st.faults)}" if st.faults else ""
+    return (
+        f"mode {st.mode:<11} cmg {cmg}{source} | client {client} | "
+        f"odom {_v3(st.odom)} | policy {st.policy_ms:.2f} ms{fault}"
+    )
+
+
+def cmd_vel_timeout(prefix: Path | None, default: float = 0.5) -> float:
+    """cmg_node's cmd_vel_timeout from its installed parameter file (the value the node runs with)."""
+    try:
+        import yaml
+
+        cfg = yaml.safe_load((prefix / "share" / "cmg_generator" / "config" / "cmg_node.yaml").read_text())
+        return float(cfg["cmg_node"]["ros__parameters"]["cmd_vel_timeout"])
+    except Exception:
+        return default
+
+
+class StatusMonitor:
+    """A small rclpy node printing mode, what the CMG executes vs the client's command, measured
+    velocity and the policy's cost once a second."""
+
+    def __init__(self, cmd_timeout: float = 0.5, stamped: bool = False) -> None:
         import rclpy
-        from geometry_msgs.msg import Twist
+        from geometry_msgs.msg import Twist, TwistStamped
         from nav_msgs.msg import Odometry
         from rclpy.qos import qos_profile_sensor_data
+        from rclpy.signals import SignalHandlerOptions
         from std_msgs.msg import Float32
 
-        from twist_msgs.msg import ControllerState
+        from twist_msgs.msg import ControllerState, ReferenceMotion
 
-        rclpy.init(args=[])
+        # no rclpy signal handlers: Ctrl-C is the runner's (KeyboardInterrupt), not a context shutdown
+        rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)
         self.rclpy = rclpy
         self.node = rclpy.create_node("stack_status")
-        self.mode = "?"
-        self.faults: list[str] = []
-        self.cmd = (0.0, 0.0, 0.0)
-        self.meas = (float("nan"),) * 3
-        self.policy_ms = float("nan")
+        self.state = StatusState()
+        self.cmd_timeout = cmd_timeout
         self.node.create_subscription(ControllerState, "/controller_state", self._on_state, 10)
-        self.node.create_subscription(Twist, "/cmd_vel", self._on_cmd, 10)
+        if stamped:
+            self.node.create_subscription(TwistStamped, "/cmd_vel", lambda m: self._on_cmd(m.twist), 10)
+        else:
+            self.node.create_subscription(Twist, "/cmd_vel", self._on_cmd, 10)
+        self.node.create_subscription(ReferenceMotion, "/reference_motion/cmg", self._on_cmg, 10)
+        self.node.create_subscription(ReferenceMotion, "/reference_motion", self._on_ref, 10)
         self.node.create_subscription(Odometry, "/odom", self._on_odom, qos_profile_sensor_data)
         self.node.create_subscription(Float32, "/policy_node/step_latency", self._on_latency, 10)
         self._thread = threading.Thread(target=self._spin, daemon=True)
@@ -145,29 +201,32 @@ class StatusMonitor:
                 return
 
     def _on_state(self, m) -> None:
-        self.mode, self.faults = m.mode_name, list(m.faults)
+        self.state.mode, self.state.faults = m.mode_name, tuple(m.faults)
 
     def _on_cmd(self, m) -> None:
-        self.cmd = (m.linear.x, m.linear.y, m.angular.z)
+        self.state.client_cmd = (m.linear.x, m.linear.y, m.angular.z)
+        self.state.client_cmd_at = time.monotonic()
+
+    def _on_cmg(self, m) -> None:
+        c = m.command
+        self.state.cmg_cmd = (c.linear.x, c.linear.y, c.angular.z)
+
+    def _on_ref(self, m) -> None:
+        self.state.source = m.source
 
     def _on_odom(self, m) -> None:
         t = m.twist.twist
-        self.meas = (t.linear.x, t.linear.y, t.angular.z)
+        self.state.odom = (t.linear.x, t.linear.y, t.angular.z)
 
     def _on_latency(self, m) -> None:
-        self.policy_ms = m.data * 1000.0
+        self.state.policy_ms = m.data * 1000.0
 
     def line(self) -> str:
-        c, v = self.cmd, self.meas
-        fault = f" faults: {'; '.join(self.faults)}" if self.faults else ""
-        return (
-            f"mode {self.mode:<11} cmd vx {c[0]:+.2f} vy {c[1]:+.2f} wz {c[2]:+.2f} | "
-            f"odom vx {v[0]:+.2f} vy {v[1]:+.2f} wz {v[2]:+.2f} | policy {self.policy_ms:.2f} ms{fault}"
-        )
+        return status_line(self.state, time.monotonic(), self.cmd_timeout)
 
     def close(self) -> None:
-        if self.rclpy.ok():
-            self.rclpy.shutdown()
+        self.rclpy.try_shutdown()  # ends the spin loop (rclpy.ok() turns false)
+        self._thread.join(timeout=1.0)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -190,7 +249,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-status", action="store_true", help="do not print the status line")
     parser.add_argument("--dry-run", action="store_true", help="print the commands, start nothing")
     parser.add_argument("launch_args", nargs="*", metavar="NAME:=VALUE", help="launch arguments")
-    return parser.parse_args(argv)
+    return parser.parse_intermixed_args(argv)  # make sim puts launch args before and after ARGS
 
 
 def teleop_node(kind: str, profile: str, loop: bool) -> NodeSpec | None:
@@ -199,7 +258,8 @@ def teleop_node(kind: str, profile: str, loop: bool) -> NodeSpec | None:
             "scripted_teleop",
             "g1_bringup",
             "scripted_teleop",
-            parameters={"profile": profile, "loop": loop},
+            # starts once the bridge reports POLICY, +3 s: make sim releases the band 4 s after stand-up
+            parameters={"profile": profile, "loop": loop, "wait_for_policy": True, "start_delay_s": 3.0},
             required=False,
         )
     if kind == "keyboard":
@@ -246,12 +306,15 @@ def main(argv: list[str] | None = None) -> int:
         for name, cmd in commands.items():
             print(f"{name}: {shlex.join(cmd)}")
         return 0
+    opts.prefix = prefix  # the status line reads cmg_node's installed /cmd_vel timeout
+    opts.cmd_vel_stamped = args.get("cmd_vel_stamped", "false").lower() in TRUE_WORDS
     return run(nodes, commands, opts)
 
 
 def run(nodes: list[NodeSpec], commands: dict[str, list[str]], opts: argparse.Namespace) -> int:
     width = max(len(n.name) for n in nodes)
     running: list[Running] = []
+    pumps: list[threading.Thread] = []
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     exit_code = 0
@@ -266,11 +329,15 @@ def run(nodes: list[NodeSpec], commands: dict[str, list[str]], opts: argparse.Na
                 text=True,
                 start_new_session=not node.interactive,  # Ctrl-C reaches children only through us
             )
-            threading.Thread(target=_pump, args=(node.name, proc.stdout, width), daemon=True).start()
+            pump = threading.Thread(target=_pump, args=(node.name, proc.stdout, width), daemon=True)
+            pump.start()
+            pumps.append(pump)
             running.append(Running(node, proc))
             print(f"[stack] started {node.name} (pid {proc.pid})", flush=True)
         if not opts.no_status:
-            monitor = StatusMonitor()
+            monitor = StatusMonitor(
+                cmd_vel_timeout(getattr(opts, "prefix", None)), getattr(opts, "cmd_vel_stamped", False)
+            )
         t0 = time.monotonic()
         next_status = t0 + 1.0
         while not stop.is_set():
@@ -292,6 +359,9 @@ def run(nodes: list[NodeSpec], commands: dict[str, list[str]], opts: argparse.Na
         if monitor is not None:
             monitor.close()
         shutdown([r.proc for r in running])
+        for pump in pumps:  # print what the nodes said while stopping (a traceback must not go unseen)
+            pump.join(timeout=2.0)
+        print("[stack] stopped", flush=True)
     return exit_code
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-import signal
+import sys
 import threading
 import time
 from datetime import datetime
@@ -35,13 +35,11 @@ from pathlib import Path
 
 import foxglove
 import numpy as np
-import rclpy
 from foxglove import Capability, Channel, Schema
 from foxglove.channels import FrameTransformsChannel, SceneUpdateChannel
 from foxglove.mcap import MCAPWriteOptions
 from foxglove.messages import SceneUpdate
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
@@ -54,6 +52,7 @@ from g1_bringup.dashboards.foxglove_schemas import (
     import_message_type,
     ros2msg_definition,
 )
+from twist_controller.node_main import run_node
 
 PACKAGE = "g1_bringup"
 RECORDING_SERVICES = ("/g1/recording/start", "/g1/recording/stop", "/g1/recording/status")
@@ -687,26 +686,11 @@ class FoxgloveBridge(Node):
         self.server.stop()
 
 
-def main(args=None) -> None:
-    # rclpy's SIGTERM handler chains to the previous one, which by default kills the process before the
-    # MCAP file is finished; a no-op Python handler lets rclpy shut down and the finally-block close it.
-    signal.signal(signal.SIGTERM, lambda *_: None)
-    rclpy.init(args=args)
-    try:
-        node = FoxgloveBridge()
-    except SystemExit:
-        rclpy.try_shutdown()
-        raise
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.close()
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.try_shutdown()
+def main(argv: list[str] | None = None) -> int:
+    # run_node: SIGINT and SIGTERM both end spinning and the finally-block closes the MCAP file (the
+    # default SIGTERM action would kill the process before the file is finished)
+    return run_node(FoxgloveBridge, argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
