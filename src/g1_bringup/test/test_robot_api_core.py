@@ -112,8 +112,8 @@ def _fsm(i):
     return json.dumps({"data": i})
 
 
-def _core(mode=Mode.POLICY, t=0.0, **cfg):
-    c = L.LocoCore(L.LocoConfig(**cfg))
+def _core(mode=Mode.POLICY, t=0.0, cfg=None, **kw):
+    c = L.LocoCore(cfg or L.LocoConfig(**kw))
     if mode is not None:
         c.set_bridge_mode(int(mode), t)
     return c
@@ -280,3 +280,57 @@ def test_config_refuses_inconsistent_limits():
                 {"zero_repeats": 0}, {"state_timeout": -1}):  # fmt: skip
         with pytest.raises(ValueError):
             L.LocoConfig(**bad)
+
+
+# ============================================================================ fuzz
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_NUM = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True), st.integers(-(10**30), 10**30), st.booleans(), st.none()
+)
+_VALUE = st.recursive(
+    st.one_of(_NUM, st.text(max_size=8)),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=4), c, max_size=3),
+    max_leaves=8,
+)
+_PARAM = st.one_of(
+    st.text(max_size=40),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "velocity": st.lists(_NUM, max_size=4) | _VALUE,
+            "duration": _NUM,
+            "data": _NUM | _VALUE,
+            "name": st.sampled_from(["ai", "normal", "", "x"]) | _VALUE,
+            "silent": _VALUE,
+        },
+    ).map(json.dumps),
+)
+_API = st.one_of(st.sampled_from([*L.API_IDS, *S.API_IDS]), st.integers(-5, 10**6))
+_FUZZ = settings(max_examples=300, deadline=None, database=None, derandomize=True,
+                 suppress_health_check=list(HealthCheck))  # fmt: skip
+_CODES = {0, rpc.RPC_ERR_SERVER_API_NOT_IMPL, rpc.RPC_ERR_SERVER_API_PARAMETER, rpc.SWITCHER_ERR_NAME_INVALID}
+_CODES |= {rpc.LOCO_ERR_LOCOSTATE_NOT_AVAILABLE, rpc.LOCO_ERR_INVALID_FSM_ID}
+
+
+@_FUZZ
+@given(st.lists(st.tuples(_API, _PARAM), min_size=1, max_size=6), st.sampled_from(list(Mode)))
+def test_fuzzed_requests_never_raise_and_never_command_beyond_the_limits(calls, mode):
+    cfg = L.LocoConfig()
+    loco, switcher = _core(mode, cfg=cfg), S.MotionSwitcherCore()
+    t = 0.0
+    for api, param in calls:
+        t += 0.05
+        loco.set_bridge_mode(int(mode), t)
+        r = loco.handle(api, param, t)
+        assert r.code in _CODES and isinstance(r.data, str)
+        if r.code == 0 and r.data:
+            json.loads(r.data)
+        assert switcher.handle(api, param).code in _CODES
+        out = loco.velocity_output(t)
+        if out is not None:
+            vx, vy, wz = out
+            assert cfg.vx_min <= vx <= cfg.vx_max and abs(vy) <= cfg.vy_max and abs(wz) <= cfg.wz_max
+            assert mode == Mode.POLICY or out == (0.0, 0.0, 0.0)
