@@ -16,8 +16,9 @@ help:
 setup:
 	@bash scripts/setup.sh
 
+# The demo: the band is released 4 s after stand-up (the controller then walks the scripted profile).
 sim: setup
-	@source scripts/env.sh && install/lib/g1_bringup/stack $(ARGS)
+	@source scripts/env.sh && install/lib/g1_bringup/stack band_release_s:=4 $(ARGS)
 
 lint: setup
 	@source scripts/env.sh && ruff check . && ruff format --check .

@@ -231,6 +231,8 @@ def run_episode(mon: Monitor, idx: int, segs: list[dict], args, out: Path, contr
                 mon.spin(0.2)
                 t_hold = time.monotonic()
         ep["startup_rearms"] = rearms
+        ep["mode_before_release"] = mon.mode
+        ep["pelvis_before_release"] = mon.odom[0][2]
         for _ in range(3):
             mon.band(False)
             mon.spin(0.01)
@@ -288,6 +290,8 @@ def run_episode(mon: Monitor, idx: int, segs: list[dict], args, out: Path, contr
         fall_reason=fall_reason,
         fall_time_s=fall_t,
         survived_s=float(a[-1, 0]) if len(a) else 0.0,
+        samples=len(a),
+        tau_effort_published=bool(mon.effort_seen),
         tau_peak_nm=float(np.max(tau)) if tau is not None else None,
         tau_peak_joint=robot.G1_JOINT_NAMES[int(np.argmax(tau))] if tau is not None else None,
         tau_peak_over_limit=float(np.max(tau / robot.TORQUE_LIMIT)) if tau is not None else None,

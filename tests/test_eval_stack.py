@@ -35,22 +35,20 @@ def test_eval_stack_one_episode_writes_finite_report(ros_env, tmp_path):
     assert (out / "eval.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     res = json.loads((out / "results.json").read_text())
-    assert res["meta"]["policy"] == policy
-    s = res["summary"]
-    assert s["episodes_evaluated"] == 1 and s["episodes_failed_to_run"] == 0
+    assert res["meta"]["controllers"] == ["student"] and res["meta"]["mode"].startswith("DDS")
+    s = res["summaries"]["student"]
+    assert s["evaluated"] == 1 and s["errors"] == 0
     assert s["falls"] in (0, 1)
-    ep = res["episodes"][0]
+    ep = res["episodes"]["student"][0]
     assert ep["error"] is None
     assert ep["mode_before_release"] == "POLICY", "the band was released before the policy held the robot"
     assert ep["pelvis_before_release"] > 0.7, "episode did not start from a standing, band-held robot"
     assert ep["commands"][0]["vx"] == 0.0 and ep["commands"][-1]["t1"] == pytest.approx(6.0)
     assert ep["samples"] > 10
     assert ep["tau_effort_published"], "the bridge's /joint_states carried no effort (LowState tau_est)"
-    for key in ("survived_s", "vel_err_xy_mps", "yaw_rate_err_radps", "joint_err_rad", "tau_peak_nm"):
+    for key in ("survived_s", "joint_err_rad", "tau_peak_nm"):
         assert isinstance(ep[key], float) and math.isfinite(ep[key]), (key, ep[key])
     assert 0 < ep["tau_peak_nm"] < 500 and 0 <= ep["joint_err_rad"] < 3
-    for key in ("mean_vel_err_xy_mps", "mean_joint_err_rad", "max_tau_peak_nm", "mean_survived_s"):
-        assert math.isfinite(s[key]), (key, s[key])
     report = (out / "report.md").read_text()
-    assert "| ep | fell |" in report and "falls in 1 episodes" in report
+    assert "| metric | student |" in report and "| falls |" in report
     assert "fell=" in proc.stdout, "no per-episode line printed"

@@ -109,3 +109,53 @@ def test_policy_node_commands_on_fresh_inputs_and_goes_quiet_on_stale_or_bad(ros
         out, _ = proc.communicate(timeout=10)
         rclpy.shutdown()
     assert "stale" in out or "rejected" in out, out[-2000:]
+
+
+def test_policy_node_runs_the_expert_with_its_own_gains_from_the_command(ros_env):
+    """controller:=expert_fastsac: the holosoma expert follows the reference's command, and every
+    /joint_targets carries the gains stated in the expert's own ONNX file (read here with onnx)."""
+    import json
+
+    import onnx
+
+    from twist_controller.expert import expert_path
+
+    own = {p.key: p.value for p in onnx.load(str(expert_path("fastsac"))).metadata_props}
+    proc = subprocess.Popen(
+        [str(EXE), "--ros-args", "-p", "controller:=expert_fastsac"],
+        env=ros_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    rclpy.init()
+    try:
+        node = rclpy.create_node("policy_node_expert_tester")
+        got: list[JointTargets] = []
+        node.create_subscription(JointTargets, "/joint_targets", got.append, 50)
+        pub_js = node.create_publisher(JointState, "/joint_states", 10)
+        pub_imu = node.create_publisher(Imu, "/imu", 10)
+        pub_ref = node.create_publisher(ReferenceMotion, "/reference_motion", 10)
+        deadline = time.monotonic() + 30
+        while pub_ref.get_subscription_count() == 0 and time.monotonic() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.05)
+        assert pub_ref.get_subscription_count() > 0, "policy_node never subscribed"
+        end = time.monotonic() + 3.0
+        while time.monotonic() < end:
+            js, imu, ref = _inputs(node)
+            ref.command.linear.x = 0.5
+            pub_js.publish(js)
+            pub_imu.publish(imu)
+            pub_ref.publish(ref)
+            rclpy.spin_once(node, timeout_sec=0.02)
+        assert len(got) > 20, f"only {len(got)} targets in 3 s"
+        last = got[-1]
+        np.testing.assert_allclose(np.asarray(last.kp), json.loads(own["kp"]), rtol=1e-6)
+        np.testing.assert_allclose(np.asarray(last.kd), json.loads(own["kd"]), rtol=1e-6)
+        assert not np.allclose(np.asarray(last.kp), robot.KP)
+        assert np.all(np.isfinite(np.asarray(last.position)))
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+        rclpy.shutdown()
+    assert "holosoma_loco_v1" in out, out[-2000:]

@@ -23,7 +23,9 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", action="append", default=[], help="YAML file(s) of DistillConfig fields")
     p.add_argument("--resume", help="'auto' (newest checkpoint in --run-dir) or a ckpt_<it>.pt path")
-    p.add_argument("--export-only", action="store_true", help="only export student.onnx from --run-dir")
+    p.add_argument(
+        "--export-only", action="store_true", help="only export student.onnx (+ progress.png) from --run-dir"
+    )
     add_dataclass_flags(p, DistillConfig)
     return p
 
@@ -44,10 +46,10 @@ def resolve(args: argparse.Namespace) -> DistillConfig:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     cfg = resolve(args)
-    from .dagger import export, train
+    from .dagger import export, plot_progress, train
 
     if args.export_only:
-        print(f"distill_student: wrote {export(cfg.run_dir)}")
+        print(f"distill_student: wrote {export(cfg.run_dir)} and {plot_progress(cfg.run_dir)}")
         return 0
     run_dir = train(cfg, resume=args.resume, log=lambda s: print(s, flush=True))
     print(f"distill_student: done; student.onnx and checkpoints in {run_dir}")

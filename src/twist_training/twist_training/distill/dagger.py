@@ -293,6 +293,7 @@ def train(cfg: DistillConfig, resume: str | None = None, log=print) -> Path:
                 old.unlink()
     writer.close()
     export(run_dir)
+    plot_progress(run_dir)
     return run_dir
 
 
@@ -316,3 +317,46 @@ def export(run_dir: str | Path, out: str | Path | None = None, description: str 
     )
     load_policy(path)  # round trip: the file must load with its interface
     return path
+
+
+def plot_progress(run_dir: str | Path, out: str | Path | None = None) -> Path | None:
+    """Learning curve of a run (progress.csv): loss, student falls per 20 s, velocity error."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    run_dir = Path(run_dir)
+    with open(run_dir / "progress.csv") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return None
+
+    def col(k):
+        return np.array([float(r[k]) if r[k] not in ("", None) else np.nan for r in rows])
+
+    steps = col("env_steps") / 1e3
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+    axes[0].semilogy(steps, col("loss"))
+    axes[0].set_title("regression loss (MSE, raw actions)")
+    falls = col("student_falls") / np.maximum(col("student_seconds"), 1e-9) * 20.0
+    axes[1].plot(steps, falls, "o-", label="student")
+    axes[1].plot(
+        steps, col("expert_falls") / np.maximum(col("expert_seconds"), 1e-9) * 20.0, "s--", label="expert"
+    )
+    axes[1].set_title("falls per 20 s of control (training task: pushes, friction 0.6-1.2)")
+    axes[1].legend(fontsize=8)
+    axes[2].plot(steps, col("student_vel_err"), "o-", label="student")
+    axes[2].plot(steps, col("expert_vel_err"), "s--", label="expert")
+    axes[2].plot(steps, col("beta"), ":", color="gray", label="beta (expert share)")
+    axes[2].set_title("instantaneous |v - cmd| incl. transients [m/s]")
+    axes[2].legend(fontsize=8)
+    for ax in axes:
+        ax.set_xlabel("env steps [k]")
+    fig.tight_layout()
+    out = Path(out) if out else run_dir / "progress.png"
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
