@@ -423,7 +423,12 @@ def test_loco_client_stands_walks_turns_stops_and_damps_the_stack(ros_env, tmp_p
 def test_real_robot_bridge_sends_nothing_while_unitree_controller_is_active(ros_env, tmp_path):
     """pd_bridge configured for the real robot (``robot: real``), against the simulator's
     motion_switcher: no LowCmd and ENABLE refused while 'ai' is active; commanding once released
-    (noticed by the bridge's own re-check); refused again after a controller is selected."""
+    (noticed by the bridge's own re-check); refused again after a controller is selected. loco_api
+    with ``robot:=real`` serves ``sport`` only once the robot's controller is released."""
+    from unitree_sdk2py.g1.loco.g1_loco_client import LocoClient
+
+    from g1_bringup.graph import real_graph
+    from g1_bringup.stack import node_command
     from twist_controller import pd_bridge
     from twist_controller.motion_switcher import SdkSwitcherClient
 
@@ -432,8 +437,12 @@ def test_real_robot_bridge_sends_nothing_while_unitree_controller_is_active(ros_
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=int(ros_env["ROS_DOMAIN_ID"]))
     node = rclpy.create_node("real_gate_test", context=ctx)
-    bridge = thread = None
+    bridge = thread = loco = None
     try:
+        args = {**real_graph().argument_defaults(), "network_interface": "lo", "unitree_api": "true"}
+        loco_cmd = node_command(real_graph().node("loco_api"), args, H.INSTALL)
+        loco_cmd[loco_cmd.index("dds_domain:=0")] = f"dds_domain:={domain}"  # the real graph's 0
+        loco = _start(loco_cmd, ros_env, tmp_path / "loco_api.log")
         params = {**pd_bridge.PARAMS, "robot": "real", "dds_domain": domain, "network_interface": "lo"}
         bridge = pd_bridge.PdBridge(node, params)
         thread = threading.Thread(target=bridge.run, daemon=True)
@@ -450,12 +459,20 @@ def test_real_robot_bridge_sends_nothing_while_unitree_controller_is_active(ros_
         assert bridge.lowcmd_count == 0 and not bridge.switcher.allowed
         ok, why = bridge.request(0, "test")  # ENABLE
         assert not ok and "'ai' is active" in why and "L2+R2" in why
+        loco_client = LocoClient()  # the robot's own sport service would answer here, not ours
+        loco_client.Init()
+        assert wait(lambda: "is active" in (tmp_path / "loco_api.log").read_text(), 20)
+        # nobody serves sport: no reader for the request (3102, send error) or no answer (3104)
+        assert loco_client._Call(7001, "{}")[0] in (3102, 3104)
 
         switcher = SdkSwitcherClient(5.0)
         assert switcher.release() == 0
         assert wait(lambda: bridge.switcher.allowed, 10), "the bridge did not notice the release"
         assert wait(lambda: bridge.lowcmd_count > 50, 10)
         assert bridge.request(0, "test")[0]  # ENABLE -> DAMPING
+        assert wait(lambda: loco_client._Call(7001, "{}") == (0, '{"data": 1}'), 20), (
+            "loco_api did not start serving after the release:\n" + (tmp_path / "loco_api.log").read_text()
+        )
 
         assert switcher.select("ai") == 0  # someone gives the robot back to Unitree's controller
         ok, why = bridge.request(1, "test")  # STAND from DAMPING asks again
@@ -473,6 +490,8 @@ def test_real_robot_bridge_sends_nothing_while_unitree_controller_is_active(ros_
             bridge.link.close()
         node.destroy_node()
         rclpy.shutdown(context=ctx)
+        if loco is not None:
+            H.terminate(loco)
         H.terminate(sim)
     status = json.loads((tmp_path / "sim.log").read_text().strip().splitlines()[-1])
     assert status["lowcmd_bad_crc"] == 0 and status["lowcmd_received"] > 0

@@ -202,6 +202,20 @@ def test_bridge_leaving_policy_cancels_the_walk_for_good():
         assert c.velocity_output(0.25 + 0.05 * i) in ((0.0, 0.0, 0.0), None)
 
 
+def test_mode_changes_publish_zeros_only_when_they_end_a_walk():
+    c = _core()
+    assert c.handle(L.SET_FSM_ID, _fsm(1), 0.0).code == 0  # Damp while standing still
+    assert c.velocity_output(0.05) is None  # nothing on /cmd_vel: another teleop source keeps it
+    c = _core()
+    c.handle(L.SET_VELOCITY, _vel(0.3, 0, 0, 100), 0.0)
+    assert c.handle(L.SET_FSM_ID, _fsm(1), 0.1).code == 0  # Damp while walking
+    assert c.velocity_output(0.15) == (0.0, 0.0, 0.0)
+    assert _core().handle(L.SET_VELOCITY, _vel(0, 0, 0), 0.0).code == 0
+    c = _core()
+    c.handle(L.SET_VELOCITY, _vel(0, 0, 0), 0.0)  # StopMove always sends its zeros
+    assert c.velocity_output(0.05) == (0.0, 0.0, 0.0)
+
+
 def test_fsm_ids_map_onto_bridge_requests_from_each_mode():
     cases = {
         (Mode.POLICY, 0): (Request.ZERO_TORQUE,),

@@ -196,7 +196,7 @@ class LocoCore:
             walking = mode == Mode.POLICY and self.motion.moving and now < self.motion.until
             return LocoReply(rpc.RPC_OK, rpc.data_json(1 if walking else 0))
         except rpc.BadParameter as e:
-            stop = self._stop() if api_id == SET_VELOCITY else ""
+            stop = self._stop(always=True) if api_id == SET_VELOCITY else ""
             return LocoReply(rpc.RPC_ERR_SERVER_API_PARAMETER, "", f"refused: {e}{stop}")
 
     def _no_state(self) -> LocoReply:
@@ -206,10 +206,13 @@ class LocoCore:
             f"no /controller_state in the last {self.cfg.state_timeout:g} s: is pd_bridge running?",
         )
 
-    def _stop(self) -> str:
-        """End any motion (publishing zeros); returns a note for the log."""
+    def _stop(self, always: bool = False) -> str:
+        """End any motion: zeros on /cmd_vel when it was moving (or ``always``: StopMove, a refused
+        SetVelocity), nothing otherwise, so a mode change does not override another teleop source.
+        Returns a note for the log."""
         was = self.motion.moving
-        self.motion = Motion(zeros_left=self.cfg.zero_repeats)
+        zeros = self.cfg.zero_repeats if (was or always) else self.motion.zeros_left
+        self.motion = Motion(zeros_left=zeros)
         return "; robot stopped" if was else ""
 
     def _set_velocity(self, p: dict, now: float) -> LocoReply:
@@ -233,7 +236,7 @@ class LocoCore:
         )
         note = f" (clamped from {v})" if list(cmd) != v else ""
         if not any(cmd):  # StopMove: always accepted, whatever the state
-            return LocoReply(rpc.RPC_OK, "", "StopMove" + self._stop())
+            return LocoReply(rpc.RPC_OK, "", "StopMove" + self._stop(always=True))
         mode = self.known_mode(now)
         if mode is None:
             return self._no_state()
