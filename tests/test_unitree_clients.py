@@ -146,8 +146,22 @@ def test_unitree_low_level_example_sequence_runs_against_the_simulator(ros_env, 
             text=True,
             timeout=120,
         )
+        # our helper command (what pd_bridge's refusal message tells users to run)
+        tool = [
+            str(REPO / "install/lib/g1_bringup/motion_switcher"),
+            "--domain",
+            str(domain),
+            "--interface",
+            "lo",
+        ]
+        run = dict(env=ros_env, capture_output=True, text=True, timeout=60)
+        selected = subprocess.run([*tool, "--select", "ai"], **run)
+        released = subprocess.run([*tool, "--release"], **run)
     finally:
         H.terminate(sim)
+    assert selected.returncode == 0 and "active controller: 'ai'" in selected.stdout, selected
+    assert released.returncode == 0 and "releasing 'ai'" in released.stdout, released
+    assert "no controller active (released)" in released.stdout
     sim_log = (tmp_path / "sim.log").read_text()
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")]
     assert r.returncode == 0 and lines, (
