@@ -127,6 +127,8 @@ class LocoApi:
             self.publish(*out)
         if note:
             self.log.warning(note)
+        if self._start_inflight and now - self._start_try > 5 * START_RETRY_S:
+            self._start_inflight = False  # an answer that never came (bridge restarted): ask again
         if send_start and not self._start_inflight and now - self._start_try >= START_RETRY_S:
             self._start_try = now
             self._start_policy()
