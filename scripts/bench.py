@@ -18,7 +18,9 @@ Figures (all on this machine, in one run; the conditions are recorded in the JSO
 * simulator real-time factor: physics core and the ``mujoco_sim --fast`` process
   (``scripts/bench_sim_bridge.py``'s ``bench_rtf``);
 * training env-steps/s next to raw ``mj_step`` in the same run (``scripts/bench_training.py``);
-* CMG training samples/s (``bench_cmg.bench_train``).
+* CMG training samples/s (``bench_cmg.bench_train``);
+* redis_bridge's TWIST Redis output rate for a 50 Hz reference, idle and with three CPU burners on
+  the cores, plus the Redis GET round trip measured meanwhile (what the socket timeout is set from).
 """
 
 from __future__ import annotations
@@ -524,6 +526,161 @@ def bench_cmg_training(batches: int) -> dict:
     return {"note": "batch 256, 30-step rollouts, Adam, 1 thread", "rows": rows}
 
 
+# ------------------------------------------------------------------------------------ redis
+def _redis_load_run(
+    bridge_cmd: list[str],
+    seconds: float,
+    burners: int,
+    port: int,
+    ros_domain: int,
+    work: Path,
+    server: subprocess.Popen | None = None,
+    stall_ms: float = 0.0,
+) -> dict:
+    """One window: a 50 Hz reference into redis_bridge (ros_to_redis) while ``burners`` busy processes
+    compete for the cores (and, with ``stall_ms``, the server is frozen that long once a second, as a
+    server starved of CPU is); counts the SETs the server executed and times GET round trips from here."""
+    import rclpy
+    import redis
+
+    from g1_bringup.mux_core import DT, Frame, Motion
+    from g1_bringup.reference_mux import motion_to_msg
+    from twist_controller import robot
+    from twist_msgs.msg import ReferenceMotion
+
+    env = dict(os.environ, ROS_DOMAIN_ID=str(ros_domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    env["PYTHONUNBUFFERED"] = "1"
+    log_path = work / f"redis_bridge_{burners}.log"
+    log = open(log_path, "w")
+    args = ["-p", f"port:={port}", "-p", "redis_to_ros:=false", "-p", "ros_to_redis:=true"]
+    args += ["-p", "reference_topic:=/bench/reference", "-p", "reference_timeout:=5.0"]
+    bridge = subprocess.Popen(
+        [*bridge_cmd, "--ros-args", *args], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    burn = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"], stdout=subprocess.DEVNULL)
+        for _ in range(burners)
+    ]
+    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=5.0)
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=ros_domain)
+    node = rclpy.create_node("bench_redis", context=ctx)
+    pub = node.create_publisher(ReferenceMotion, "/bench/reference", 10)
+    frame = Frame(robot.DEFAULT_POSITION.copy(), np.zeros(29), 0.79, 0.0, 0.0, 0.0, np.zeros(3), 0.0)
+    msg = motion_to_msg(node, Motion([frame], DT, "bench"))
+    rtts: list[float] = []
+    stop = threading.Event()
+
+    def ping_loop() -> None:  # what a round trip costs under this load, from another process
+        c = redis.Redis(host="127.0.0.1", port=port, socket_timeout=5.0)
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            c.get("bench_probe")
+            rtts.append(time.perf_counter() - t0)
+            time.sleep(0.01)
+
+    def stall_loop() -> None:
+        while not stop.wait(1.0 - stall_ms / 1e3):
+            server.send_signal(19)  # SIGSTOP
+            time.sleep(stall_ms / 1e3)
+            server.send_signal(18)  # SIGCONT
+
+    def sets() -> int:
+        return int(client.info("commandstats").get("cmdstat_set", {}).get("calls", 0))
+
+    out: dict = {"burners": burners, "stall_ms": stall_ms, "window_s": seconds}
+    client.config_resetstat()  # SET counts of this run only
+    try:
+        deadline = time.monotonic() + 60
+        while sets() == 0:  # bridge up, discovered, writing
+            assert time.monotonic() < deadline and bridge.poll() is None, log_path.read_text()[-2000:]
+            pub.publish(msg)
+            time.sleep(DT)
+        pinger = threading.Thread(target=ping_loop, daemon=True)
+        pinger.start()
+        staller = threading.Thread(target=stall_loop, daemon=True)
+        if stall_ms > 0 and server is not None:
+            staller.start()
+        load0 = os.getloadavg()[0]
+        n_pub, s0, t0 = 0, sets(), time.monotonic()
+        next_t = t0
+        while time.monotonic() < t0 + seconds:
+            pub.publish(msg)
+            n_pub += 1
+            next_t += DT
+            time.sleep(max(0.0, next_t - time.monotonic()))
+        stop.set()
+        if staller.is_alive():
+            staller.join(timeout=2)
+        s1, t1 = sets(), time.monotonic()
+        pinger.join(timeout=6)
+        out.update(
+            input_hz=round(n_pub / (t1 - t0), 1),
+            output_hz=round((s1 - s0) / 2 / (t1 - t0), 1),  # two SETs per reference: mimic + hand
+            loadavg=[round(load0, 2), round(os.getloadavg()[0], 2)],
+            get_rtt_ms=_stats_ms(rtts),  # seconds in, ms out
+        )
+    finally:
+        stop.set()
+        if server is not None:
+            server.send_signal(18)  # never leave it frozen
+        for b in burn:
+            b.kill()
+            b.wait()
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
+        bridge.send_signal(2)
+        try:
+            bridge.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            bridge.kill()
+            bridge.wait()
+        log.close()
+    text = log_path.read_text()
+    out["reconnect_lines"] = sum(
+        ("reconnecting" in ln) or ("connected to redis" in ln) for ln in text.splitlines()
+    )
+    out["timeout_lines"] = text.count("imed out") + text.count("Timeout reading")
+    summary = [ln for ln in text.splitlines() if "round trips" in ln]
+    out["bridge_summary"] = summary[-1].split("]: ")[-1] if summary else ""
+    return out
+
+
+def bench_redis(seconds: float, burners: int, bridge_cmd: list[str] | None = None) -> dict:
+    """redis_bridge's TWIST output rate (ros_to_redis, 50 Hz in) idle and with ``burners`` CPU burners."""
+    import shutil
+    import socket
+
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise RuntimeError("redis-server not installed (scripts/setup.sh)")
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        port = sk.getsockname()[1]
+    server = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    work = Path(tempfile.mkdtemp(prefix="bench_redis_"))
+    cmd = bridge_cmd or [str(REPO / "install" / "lib" / "g1_bringup" / "redis_bridge")]
+    ros_domain = 100 + (os.getpid() * 7 + 3) % 100
+    try:
+        time.sleep(0.5)
+        runs = [
+            _redis_load_run(cmd, seconds, n, port, ros_domain, work, server, stall)
+            for n, stall in ((0, 0.0), (burners, 0.0), (burners, 80.0))
+        ]
+    finally:
+        server.terminate()
+        server.wait(timeout=5)
+    return {
+        "note": f"50 Hz reference in, {os.cpu_count()} cores, burners = busy python processes, "
+        "stalls = SIGSTOP/SIGCONT of the server",
+        "runs": runs,
+    }
+
+
 # ------------------------------------------------------------------------------------ report
 def table(res: dict) -> str:
     rows: list[tuple[str, str, str]] = []
@@ -588,6 +745,17 @@ def table(res: dict) -> str:
         for r in res["cmg_training"]["rows"]:
             val = f"{r['windows_per_s']:.0f} windows/s = {r['model_steps_per_s']:.0f} samples (model steps)/s"
             rows.append((f"CMG training, {r['model']}", val, note))
+    if "redis" in res:
+        for r in res["redis"]["runs"]:
+            rt = r.get("get_rtt_ms", {})
+            val = f"{r['output_hz']:.1f} Hz out for {r['input_hz']:.1f} Hz in"
+            nan = float("nan")
+            val += f"; GET round trip {rt.get('p50_ms', nan):.2f} ms p50, {rt.get('p99_ms', nan):.1f} p99,"
+            val += f" {rt.get('max_ms', nan):.1f} max; {r['timeout_lines']} timeouts logged"
+            stall = f", server frozen {r['stall_ms']:.0f} ms every s" if r.get("stall_ms") else ""
+            cond = f"{r['burners']} CPU burners{stall}, load {r['loadavg']}, {r['window_s']:.0f} s"
+            cond += f"; {r['bridge_summary']}"
+            rows.append(("redis_bridge TWIST output (ros_to_redis)", val, cond))
     m = res["machine"]
     head = f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']},"
     head += f" load {m['loadavg_start']} at start, {m['date_utc']} UTC"
@@ -603,7 +771,9 @@ def table(res: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="shorter windows (noisier), ~3 min")
-    ap.add_argument("--skip", default="", help="comma list of: cmg,policy,stack,sim,training,cmg_training")
+    ap.add_argument(
+        "--skip", default="", help="comma list of: cmg,policy,stack,sim,training,cmg_training,redis"
+    )
     ap.add_argument("--out", default=str(REPO / "runs" / "bench"), help="JSON output folder")
     args = ap.parse_args(argv)
     skip = {s for s in args.skip.split(",") if s}
@@ -616,6 +786,7 @@ def main(argv: list[str] | None = None) -> int:
         ("sim_rtf", "sim", lambda: bench_sim_rtf(5.0 if q else 20.0)),
         ("training", "training", lambda: bench_training(3.0 if q else 8.0, 16)),
         ("cmg_training", "cmg_training", lambda: bench_cmg_training(3 if q else 5)),
+        ("redis", "redis", lambda: bench_redis(6.0 if q else 15.0, 3)),
     ]
     for key, name, fn in plan:
         if name in skip:

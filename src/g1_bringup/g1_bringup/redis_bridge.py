@@ -21,10 +21,13 @@ Three independent directions (parameters; layouts and conversions in :mod:`g1_br
   ``/imu`` and the last action recovered from ``/joint_targets``; zeros for the action part when no
   fresh targets) and ``state_hand_g1`` (14 zeros) at ``rate_hz`` while the robot state is fresh.
 
-Redis: ``host`` (127.0.0.1), ``port`` (6379), ``db`` (0); reconnects once a second when the server
-is unreachable. With ``start_server`` (default false) and a loopback ``host``, the bridge starts
-Debian's ``redis-server`` itself when nothing answers on that port (bound to 127.0.0.1, no
-persistence) and stops it when the bridge exits (also when the bridge is killed: parent-death signal).
+Redis: ``host`` (127.0.0.1), ``port`` (6379), ``db`` (0), ``socket_timeout`` (1 s). All Redis I/O runs
+on one worker thread (:mod:`g1_bringup.redis_io`): writes are pipelined and never block the node's
+timers, a slow reply is retried on a fresh socket at once, and only an unreachable server makes it
+wait (``reconnect_s``, 1 s) between attempts. With ``start_server`` (default false) and a loopback
+``host``, the bridge starts Debian's ``redis-server`` itself when nothing answers on that port (bound
+to 127.0.0.1, no persistence) and stops it when the bridge exits (also when the bridge is killed:
+parent-death signal).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Imu, JointState
 
 from g1_bringup.mux_core import DT, Motion
+from g1_bringup.redis_io import LinkConfig, RedisLink
 from g1_bringup.redis_layouts import (
     HAND_SIZE,
     KEY_ACTION_HAND,
@@ -87,6 +91,8 @@ class RedisBridge(Node):
         self.exit_blend_time = float(p("exit_blend_time", 2.0).value)
         rate = float(p("rate_hz", 1.0 / DT).value)
         poll_rate = float(p("poll_rate_hz", 100.0).value)
+        socket_timeout = float(p("socket_timeout", LinkConfig.socket_timeout).value)
+        reconnect_s = float(p("reconnect_s", LinkConfig.reconnect_s).value)
         out_topic = str(p("output_topic", "/reference_motion/external").value)
         ref_topic = str(p("reference_topic", "/reference_motion").value)
         if self.redis_to_ros and self.ros_to_redis and self.key_in == self.key_out:
@@ -96,9 +102,6 @@ class RedisBridge(Node):
             )
             self.ros_to_redis = False
 
-        self._client = None
-        self._next_connect = 0.0
-        self._conn_error_logged = False
         # redis -> ros
         self._last_payload: bytes | None = None
         self._payload_since = 0.0
@@ -106,6 +109,7 @@ class RedisBridge(Node):
         self._last_pub = -1e9
         self.rejected = 0
         self.forwarded = 0
+        self.references_in = 0
         # ros -> redis
         self._last_written: np.ndarray | None = None
         self._last_ref_time = -1e9
@@ -137,42 +141,33 @@ class RedisBridge(Node):
         ]
         self.get_logger().info(f"redis {self.host}:{self.port}/{self.db}: " + "; ".join(d for d in dirs if d))
         self._server: subprocess.Popen | None = None
-        if self._connect() is None and self.start_server:
+        self.link_config = LinkConfig(
+            host=self.host,
+            port=self.port,
+            db=self.db,
+            socket_timeout=socket_timeout,
+            reconnect_s=reconnect_s,
+            poll_rate_hz=poll_rate,
+            read_keys=(self.key_in,) if self.redis_to_ros else (),
+        )
+        if self.start_server and not self._answers():
             self._start_server()
+        self.link = RedisLink(self.link_config, self._link_log)
 
     # ------------------------------------------------------------------ redis connection
-    def _connect(self):
-        if self._client is not None:
-            return self._client
-        now = time.monotonic()
-        if now < self._next_connect:
-            return None
-        self._next_connect = now + 1.0
-        try:
-            import redis
-            from redis.backoff import NoBackoff
-            from redis.retry import Retry
+    def _link_log(self, level: str, text: str) -> None:
+        log = self.get_logger()
+        {"info": log.info, "warn": log.warning}.get(level, log.error)(text)
 
-            # no client-side retries: redis-py's default retry policy blocks for seconds when the
-            # server is down, which would stall every timer of this node; we retry once a second
-            c = redis.Redis(
-                host=self.host,
-                port=self.port,
-                db=self.db,
-                socket_timeout=0.05,
-                socket_connect_timeout=0.2,
-                retry=Retry(NoBackoff(), 0),
-            )
-            c.ping()
-        except Exception as exc:
-            if not self._conn_error_logged:
-                self.get_logger().error(f"cannot reach redis at {self.host}:{self.port}: {exc} (retrying)")
-                self._conn_error_logged = True
-            return None
-        self.get_logger().info(f"connected to redis {self.host}:{self.port}")
-        self._conn_error_logged = False
-        self._client = c
-        return c
+    def _answers(self) -> bool:
+        """Does a Redis server answer on host:port now (one PING, short timeouts)?"""
+        from g1_bringup.redis_io import make_client
+
+        try:
+            cfg = LinkConfig(self.host, self.port, self.db, socket_timeout=0.5, connect_timeout=0.5)
+            return bool(make_client(cfg).ping())
+        except Exception:
+            return False
 
     def _start_server(self) -> None:
         if self.host not in ("127.0.0.1", "localhost", "::1"):
@@ -192,22 +187,10 @@ class RedisBridge(Node):
         self.get_logger().info(f"started redis-server on 127.0.0.1:{self.port} (pid {self._server.pid})")
         end = time.monotonic() + 3.0
         while time.monotonic() < end and self._server.poll() is None:
-            self._next_connect = 0.0
-            if self._connect() is not None:
+            if self._answers():
                 return
             time.sleep(0.05)
         self.get_logger().error("redis-server did not come up (port in use by something else?)")
-
-    def _redis(self, fn, *args):
-        c = self._connect()
-        if c is None:
-            return None
-        try:
-            return getattr(c, fn)(*args)
-        except Exception as exc:
-            self.get_logger().error(f"redis {fn} failed: {exc}; reconnecting", throttle_duration_sec=2.0)
-            self._client = None
-            raise ConnectionError(str(exc)) from exc
 
     # ------------------------------------------------------------------ ros callbacks
     def _on_reference(self, msg: ReferenceMotion) -> None:
@@ -223,6 +206,7 @@ class RedisBridge(Node):
             return
         self._exit_queue.clear()
         self._last_ref_time = time.monotonic()
+        self.references_in += 1
         self._write_mimic(vec)
 
     def _on_joint_states(self, msg: JointState) -> None:
@@ -260,24 +244,18 @@ class RedisBridge(Node):
 
     # ------------------------------------------------------------------ periodic work
     def _tick(self) -> None:
-        try:
-            if self.ros_to_redis:
-                self._out_watchdog()
-            if self.write_state:
-                self._write_state()
-        except ConnectionError:
-            pass
+        if self.ros_to_redis:
+            self._out_watchdog()
+        if self.write_state:
+            self._write_state()
 
     def _poll(self) -> None:
-        try:
-            self._read_mimic()
-        except ConnectionError:
-            pass
+        self._read_mimic()
 
     def _read_mimic(self) -> None:
         """Forward each new payload once (polled at ``poll_rate_hz``, faster than the 50 Hz writers);
         an unchanged payload is repeated at most every 1.5 frames and only for ``max_unchanged_s``."""
-        payload = self._redis("get", self.key_in)
+        payload = self.link.get(self.key_in)  # the worker's last GET (None: missing or no server)
         if payload is None:
             self._last_frame = None
             return
@@ -304,8 +282,7 @@ class RedisBridge(Node):
         self.pub.publish(motion_to_msg(self, motion, frame_id="redis"))
 
     def _write_mimic(self, vec: np.ndarray) -> None:
-        self._redis("set", self.key_out, encode(vec))
-        self._redis("set", self.key_hand, encode(np.zeros(HAND_SIZE)))
+        self.link.write({self.key_out: encode(vec), self.key_hand: encode(np.zeros(HAND_SIZE))})
         self._last_written = np.asarray(vec, dtype=np.float64)
         self._at_default = False
 
@@ -338,14 +315,20 @@ class RedisBridge(Node):
         except LayoutError as exc:
             self.get_logger().warning(f"state not written: {exc}", throttle_duration_sec=2.0)
             return
-        self._redis("set", self.key_state, encode(vec))
-        self._redis("set", self.key_state_hand, encode(np.zeros(HAND_SIZE)))
+        self.link.write({self.key_state: encode(vec), self.key_state_hand: encode(np.zeros(HAND_SIZE))})
 
     def close(self) -> None:
         """On shutdown: finish TWIST's exit blend to the default pose (ros_to_redis only), then stop
         the redis-server this bridge started (if any)."""
         try:
             self._finish_exit_blend()
+            s = self.link.stats
+            self.get_logger().info(
+                f"redis: {self.references_in} references in, {s.queued} values queued, {s.sets} written, "
+                f"{s.coalesced} coalesced, {s.rounds} round trips, {s.gets} reads, {s.timeouts} timeouts, "
+                f"{max(0, s.connects - 1)} reconnects"
+            )
+            self.link.close(flush_timeout=2.0)
         finally:
             if self._server is not None and self._server.poll() is None:
                 self._server.terminate()
@@ -358,14 +341,13 @@ class RedisBridge(Node):
     def _finish_exit_blend(self) -> None:
         if not self.ros_to_redis or self._last_written is None or self._at_default:
             return
+        if not self.link.connected:
+            return  # nobody to tell; the blend would only be queued and dropped
         seq = self._exit_queue or list(exit_blend(self._last_written, self.exit_blend_time, DT))
-        try:
-            for vec in seq:
-                self._write_mimic(vec)
-                time.sleep(DT)
-        except ConnectionError:
-            return
-        self._at_default = True
+        for vec in seq:
+            self._write_mimic(vec)
+            time.sleep(DT)
+        self._at_default = self.link.flush(1.0)
 
 
 def main(argv: list[str] | None = None) -> int:
