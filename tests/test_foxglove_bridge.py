@@ -570,6 +570,56 @@ def test_websocket_v1_only_client_connects_subscribes_and_publishes(ros_env):
     assert "foxglove.websocket.v1" in log, log[-2000:]
 
 
+NODE = shutil.which("node")
+NODE_MODULES = Path(os.environ.get("G1_NODE_MODULES", ROOT / ".venv" / "share" / "g1_node" / "node_modules"))
+
+
+@pytest.mark.skipif(
+    NODE is None or not (NODE_MODULES / "@foxglove" / "ws-protocol").is_dir(),
+    reason="needs node and tests/node's packages installed: npm ci in .venv/share/g1_node (scripts/setup.sh)",
+)
+def test_foxglove_ws_protocol_npm_client(ros_env):
+    """The client Lichtblick <= 1.21 is built on (@foxglove/ws-protocol 0.8.0, foxglove.websocket.v1
+    only), unmodified, in node: handshake, channels, live data, client publish to ROS /cmd_vel."""
+    port = free_port()
+    graph = FakeGraph(int(ros_env["ROS_DOMAIN_ID"]))
+    proc = start_bridge(ros_env, port, "meshes:=false")
+    env = dict(ros_env, NODE_PATH=str(NODE_MODULES))
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # the bridge is up when its port answers
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "bridge did not start"
+                time.sleep(0.2)
+        graph.cmd.clear()
+        run = subprocess.run(
+            [NODE, str(ROOT / "tests" / "node" / "ws_v1_client.js"), f"ws://127.0.0.1:{port}", "6"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        time.sleep(0.5)
+    finally:
+        log = stop_bridge(proc)
+        graph.close()
+    assert run.returncode == 0, run.stderr + run.stdout
+    seen = json.loads(run.stdout.strip().splitlines()[-1])
+    assert seen["protocol"] == "foxglove.websocket.v1" and not seen["errors"], seen
+    assert "clientPublish" in seen["serverInfo"]["capabilities"]
+    assert seen["channels"]["/joint_states"] == {
+        "encoding": "cdr",
+        "schemaName": "sensor_msgs/msg/JointState",
+        "schemaEncoding": "ros2msg",
+    }, seen["channels"]
+    assert seen["messages"] >= 20 and seen["last"]["mode_name"] == "POLICY", seen
+    got = [(round(m.linear.x, 3), round(m.angular.z, 3)) for _, m in graph.cmd]
+    assert got == [(0.3, 0.1)], (got, log[-2000:])
+
+
 def test_recording_is_a_ros2_bag_for_independent_readers(ros_env, tmp_path):
     """The MCAP a run records, read with the ``mcap`` and ``mcap-ros2-support`` packages only: profile
     ``ros2``, a rosbag2 metadata record, each ROS channel with its publishers' QoS and type hash as
