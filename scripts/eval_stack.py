@@ -199,12 +199,19 @@ def run_episode(mon: Monitor, idx: int, segs: list[dict], args, out: Path, contr
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
     ep: dict = {"episode": idx, "controller": controller, "commands": segs, "error": None}
     rows = []
+    fell, fall_reason, fall_t = False, None, None
     try:
-        # 1) start-up: the bridge stands the robot in the band and enters POLICY by itself
+        # 1) start-up: the bridge stands the robot in the band and enters POLICY by itself. Messages
+        # of the previous episode's stack may still sit in the subscriptions' queues: only a state
+        # seen after this bridge reported a start-up mode (ZERO_TORQUE/DAMPING/STAND_UP) counts.
         deadline = time.monotonic() + args.startup_timeout
-        while mon.mode != "POLICY" or mon.odom is None or mon.q is None or mon.q_ref is None:
+        fresh = False
+        while not fresh or mon.mode != "POLICY" or mon.odom is None or mon.q is None or mon.q_ref is None:
             mon.send()
             mon.spin(0.05)
+            if not fresh and mon.mode in ("ZERO_TORQUE", "DAMPING", "STAND_UP"):
+                fresh = True
+                mon.odom = mon.q = mon.q_ref = None  # forget anything older than this bridge
             if proc.poll() is not None:
                 raise RuntimeError(f"stack exited during start-up (code {proc.returncode})")
             if time.monotonic() > deadline:
@@ -301,6 +308,7 @@ def run_episode(mon: Monitor, idx: int, segs: list[dict], args, out: Path, contr
 
 METRICS = (  # (key, label, format)
     ("falls", "falls", "{}"),
+    ("falls_by_kind", "falls by kind (pelvis/tilt/watchdog/other)", "{}"),
     ("mean_time_to_fall_s", "mean time to fall [s]", "{:.1f}"),
     ("vel_err_xy_moving_mps", "velocity error moving, stride-avg [m/s]", "{:.3f}"),
     ("yaw_rate_err_moving_radps", "yaw-rate error moving, stride-avg [rad/s]", "{:.3f}"),
@@ -314,6 +322,8 @@ METRICS = (  # (key, label, format)
 
 
 def _fmt(v, f) -> str:
+    if isinstance(v, dict):
+        return "/".join(str(x) for x in v.values())
     if v is None or (isinstance(v, float) and not np.isfinite(v)):
         return "-"
     return f.format(v)
@@ -450,9 +460,11 @@ def write_outputs(results: dict[str, list[dict]], args, out: Path, wall_s: float
         (
             ""
             if complete
-            else f"**PARTIAL: {max(len(e) for e in results.values())} of {args.episodes} episodes.**\n\n"
+            else "**Episodes per controller: "
+            + ", ".join(f"{c} {len(e)}" for c, e in results.items())
+            + f" (of {args.episodes}); the first N seeds of each.**\n\n"
         )
-        + f"{args.episodes} episodes x {args.duration} s after the band release "
+        + f"Up to {args.episodes} episodes x {args.duration} s after the band release "
         f"(held {args.hold} s in POLICY "
         f"first), same command seeds for every controller (seed {args.seed}), ranges `{args.ranges}` "
         f"{meta['command_ranges']}; {push}errors counted {args.settle} s after each command change; fall = "
@@ -496,7 +508,16 @@ def main(argv=None) -> int:
     ap.add_argument("--dds-domain", type=int, default=None, help="Unitree DDS domain (100 + pid %% 100)")
     ap.add_argument("--retries", type=int, default=1, help="retries of an episode that failed to start")
     ap.add_argument("--out", default="", help="output dir (default runs/eval/<UTC timestamp>)")
+    ap.add_argument(
+        "--combine",
+        nargs="+",
+        metavar="DIR",
+        help="merge the results.json of earlier runs (same protocol, e.g. student and experts run "
+        "separately) into one side-by-side report in --out; runs nothing",
+    )
     args = ap.parse_args(argv)
+    if args.combine:
+        return combine(args.combine, Path(args.out) if args.out else ROOT / "runs" / "eval" / "combined")
     controllers = [c.strip() for c in args.controller.split(",") if c.strip()]
     bad = [c for c in controllers if c not in CONTROLLERS]
     if bad:
@@ -523,6 +544,30 @@ def main(argv=None) -> int:
     return 0 if all(s["evaluated"] == args.episodes for s in summaries.values()) else 1
 
 
+def combine(dirs: list[str], out: Path) -> int:
+    """One report from several runs' results.json (controllers side by side, seeds as run)."""
+    results: dict[str, list[dict]] = {}
+    conditions: dict = {}
+    wall = 0.0
+    for d in dirs:
+        res = json.loads((Path(d) / "results.json").read_text())
+        conditions = conditions or dict(res["meta"]["conditions"])
+        for key in ("duration", "hold", "settle", "fall_height", "ranges", "push_force", "seed", "direct"):
+            if res["meta"]["conditions"].get(key) != conditions.get(key):
+                raise SystemExit(
+                    f"{d}: {key} differs from the first run's ({conditions.get(key)}); not comparable"
+                )
+        for c, eps in res["episodes"].items():
+            results.setdefault(c, []).extend(eps)
+        wall += float(res["meta"].get("wall_time_s", 0.0))
+    conditions["episodes"] = max(len(e) for e in results.values())
+    conditions["policy"] = conditions.get("policy", "")
+    conditions["cmg"] = conditions.get("cmg", "")
+    out.mkdir(parents=True, exist_ok=True)
+    write_outputs(results, argparse.Namespace(**conditions), out, wall, final=True)
+    return 0
+
+
 def _print_episode(c: str, i: int, ep: dict) -> None:
     if ep.get("error"):
         print(f"[{c}] episode {i}: NOT RUN: {ep['error']}", flush=True)
@@ -545,6 +590,8 @@ def _policy_for(controller: str, args) -> str:
 
 
 def run_direct(args, controllers, results, out, t_all) -> None:
+    """Episodes outer, controllers inner: at any moment every controller has run the same seeds, so
+    an interrupted run (Ctrl-C) still compares like with like."""
     from g1_bringup.evaluation.direct import DirectConfig, DirectEvaluator
     from g1_bringup.evaluation.protocol import command_sequence
     from twist_training.distill.reference import shipped_cmg_path
@@ -558,15 +605,22 @@ def run_direct(args, controllers, results, out, t_all) -> None:
         args.push_every,
         args.push_duration,
     )
-    for c in controllers:
-        ev = DirectEvaluator(_policy_for(c, args), args.cmg or shipped_cmg_path(), cfg)
+    evaluators = {
+        c: DirectEvaluator(_policy_for(c, args), args.cmg or shipped_cmg_path(), cfg) for c in controllers
+    }
+    try:
         for i in range(args.episodes):
             segs = command_sequence(args.seed * 1000 + i, args.duration, args.ranges)
-            ep = {"episode": i, "controller": c, "commands": segs, "error": None, **ev.run(segs, seed=i)}
-            results[c].append(ep)
-            _print_episode(c, i, ep)
-            if i % 10 == 9:
-                write_outputs(results, args, out, time.monotonic() - t_all, final=False)
+            for c, ev in evaluators.items():
+                ep = {"episode": i, "controller": c, "commands": segs, "error": None, **ev.run(segs, seed=i)}
+                results[c].append(ep)
+                _print_episode(c, i, ep)
+            write_outputs(results, args, out, time.monotonic() - t_all, final=False)
+    except KeyboardInterrupt:
+        print("interrupted: writing partial results", flush=True)
+        n = min(len(v) for v in results.values())
+        for c in results:
+            del results[c][n:]
 
 
 def run_graph(args, controllers, results, out, t_all, command_sequence) -> None:

@@ -105,6 +105,20 @@ def episode_metrics(rows: np.ndarray, dt: float = 0.02, settle: float = SETTLE_S
     return out
 
 
+def fall_kind(reason: str | None) -> str | None:
+    """pelvis: below the height threshold; tilt: the bridge's tilt guard (the robot was falling);
+    watchdog: a staleness watchdog (a late message on a loaded machine, not the policy); other."""
+    if not reason:
+        return None
+    if reason.startswith("pelvis"):
+        return "pelvis"
+    if "tilt" in reason:
+        return "tilt"
+    if "stale" in reason:
+        return "watchdog"
+    return "other"
+
+
 def summarize(episodes: list[dict]) -> dict:
     """Across episodes: falls, time to fall, mean errors (episodes weighted equally; bins by sample)."""
     ok = [e for e in episodes if not e.get("error")]
@@ -119,6 +133,10 @@ def summarize(episodes: list[dict]) -> dict:
         "evaluated": len(ok),
         "errors": len(episodes) - len(ok),
         "falls": len(falls),
+        "falls_by_kind": {
+            k: sum(fall_kind(e.get("fall_reason")) == k for e in falls)
+            for k in ("pelvis", "tilt", "watchdog", "other")
+        },
         "fall_times_s": sorted(round(e["fall_time_s"], 2) for e in falls if e.get("fall_time_s") is not None),
         "mean_time_to_fall_s": float(np.mean([e["fall_time_s"] for e in falls])) if falls else None,
     }
