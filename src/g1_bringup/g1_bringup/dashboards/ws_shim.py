@@ -14,7 +14,6 @@ what the SDK chooses; a request offering neither passes through and is refused b
 
 from __future__ import annotations
 
-import asyncio
 import re
 import socket
 import threading
@@ -65,89 +64,118 @@ def rewrite_response(head: bytes) -> bytes:
     return head  # a refusal (400) or anything else goes back as it is
 
 
-async def _read_head(reader: asyncio.StreamReader) -> bytes:
-    return await reader.readuntil(b"\r\n\r\n")  # the stream's limit (MAX_HEAD) bounds it
+def _read_head(sock: socket.socket) -> tuple[bytes, bytes]:
+    """An HTTP head (up to and including the blank line) and whatever arrived after it."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        if len(data) > MAX_HEAD:
+            raise ValueError("HTTP head too long")
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError("closed during the handshake")
+        data += chunk
+    end = data.index(b"\r\n\r\n") + 4
+    return data[:end], data[end:]
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+def _pump(src: socket.socket, dst: socket.socket) -> None:
+    """Copy bytes until EOF or an error, then pass the end on. Blocking calls release the GIL, so the
+    bridge's ROS callbacks run while frames are in flight (an asyncio loop cost ~2x the CPU here)."""
+    buf = bytearray(65536)
+    view = memoryview(buf)
     try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, asyncio.IncompleteReadError):
+        while n := src.recv_into(buf):
+            dst.sendall(view[:n])
+    except OSError:
         pass
     finally:
-        try:
-            writer.close()
-        except Exception:
-            pass
-
-
-def _no_delay(writer: asyncio.StreamWriter) -> None:
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small frames go out now
+        for sock, how in ((dst, socket.SHUT_WR), (src, socket.SHUT_RD)):
+            try:
+                sock.shutdown(how)
+            except OSError:
+                pass
 
 
 class SubprotocolShim:
-    """Listens on ``host:port`` and forwards every connection to the SDK server on loopback."""
+    """Listens on ``host:port`` and forwards every connection to the SDK server on loopback, two
+    threads per connection (a Foxglove server has a handful of clients)."""
 
     def __init__(self, host: str, port: int, backend_port: int, backend_host: str = "127.0.0.1"):
         self.host, self.port = host, port
         self.backend = (backend_host, backend_port)
         self.legacy_connections = 0
-        self._loop = asyncio.new_event_loop()
-        self._server: asyncio.AbstractServer | None = None
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="ws_shim")
+        self._listener: socket.socket | None = None
+        self._stop = threading.Event()
+        self._conns: set[socket.socket] = set()
+        self._lock = threading.Lock()
 
     def start(self) -> int:
         """Bind (raises OSError when the port is taken) and serve; returns the bound port."""
-        self._server = self._loop.run_until_complete(
-            asyncio.start_server(self._handle, self.host, self.port, limit=MAX_HEAD)
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
-        self._thread.start()
+        lst = socket.create_server((self.host, self.port), reuse_port=False)
+        lst.settimeout(0.5)  # to notice stop()
+        self._listener = lst
+        self.port = lst.getsockname()[1]
+        threading.Thread(target=self._accept_loop, daemon=True, name="ws_shim").start()
         return self.port
 
-    async def _handle(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await asyncio.wait_for(_read_head(c_reader), 10.0)
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError):
-            c_writer.close()
-            return
-        req = rewrite_request(head)
-        try:
-            s_reader, s_writer = await asyncio.open_connection(*self.backend, limit=MAX_HEAD)
-        except OSError:
-            c_writer.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            c_writer.close()
-            return
-        _no_delay(c_writer)
-        _no_delay(s_writer)
-        s_writer.write(req.head)
-        if req.legacy:
-            self.legacy_connections += 1
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
             try:
-                answer = await asyncio.wait_for(_read_head(s_reader), 10.0)
-            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError):
-                c_writer.close()
-                s_writer.close()
+                conn, _addr = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
                 return
-            c_writer.write(rewrite_response(answer))
-        await asyncio.gather(_pipe(c_reader, s_writer), _pipe(s_reader, c_writer))
+            threading.Thread(target=self._handle, args=(conn,), daemon=True, name="ws_shim_conn").start()
+
+    def _handle(self, client: socket.socket) -> None:
+        backend = None
+        try:
+            client.settimeout(10.0)  # the handshake must come promptly; the stream afterwards may idle
+            head, rest = _read_head(client)
+            req = rewrite_request(head)
+            backend = socket.create_connection(self.backend, timeout=10.0)
+            for sock in (client, backend):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small frames go out now
+            backend.sendall(req.head + rest)
+            if req.legacy:
+                self.legacy_connections += 1
+                answer, more = _read_head(backend)
+                client.sendall(rewrite_response(answer) + more)
+            client.settimeout(None)
+            backend.settimeout(None)
+        except (OSError, ValueError):
+            if backend is None:
+                try:
+                    client.sendall(
+                        b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    )
+                except OSError:
+                    pass
+            for sock in (client, backend):
+                if sock is not None:
+                    sock.close()
+            return
+        with self._lock:
+            self._conns.update((client, backend))
+        up = threading.Thread(target=_pump, args=(client, backend), daemon=True, name="ws_shim_up")
+        up.start()
+        _pump(backend, client)
+        up.join()
+        with self._lock:
+            self._conns.difference_update((client, backend))
+        client.close()
+        backend.close()
 
     def stop(self) -> None:
-        if self._server is None:
-            return
-
-        async def _close() -> None:
-            self._server.close()
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task():
-                    task.cancel()
-
-        if self._thread.is_alive():
-            asyncio.run_coroutine_threadsafe(_close(), self._loop).result(timeout=2.0)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=2.0)
-        self._server = None
+        self._stop.set()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            conns = list(self._conns)
+        for sock in conns:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
