@@ -317,6 +317,10 @@ def run(nodes: list[NodeSpec], commands: dict[str, list[str]], opts: argparse.Na
     pumps: list[threading.Thread] = []
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C sets the same flag (explicitly: a shell starting us in the background leaves SIGINT
+    # ignored, and Python then never raises KeyboardInterrupt, so `kill -INT` would do nothing)
+    interrupted = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: (interrupted.set(), stop.set()))
     exit_code = 0
     monitor = None
     try:
@@ -354,8 +358,10 @@ def run(nodes: list[NodeSpec], commands: dict[str, list[str]], opts: argparse.Na
                 next_status += 1.0
                 print(f"[status] {monitor.line()}", flush=True)
     except KeyboardInterrupt:
-        print("\n[stack] Ctrl-C: stopping", flush=True)
+        interrupted.set()
     finally:
+        if interrupted.is_set():
+            print("\n[stack] Ctrl-C: stopping", flush=True)
         if monitor is not None:
             monitor.close()
         shutdown([r.proc for r in running])
