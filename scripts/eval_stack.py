@@ -449,6 +449,7 @@ def write_outputs(results: dict[str, list[dict]], args, out: Path, wall_s: float
     )
     tbl = comparison_table(summaries)
     plotted = plot(results, summaries, out / "eval.png") if final else False
+    delay = f"targets delayed {args.delay_ticks} x 20 ms; " if getattr(args, "delay_ticks", 0) else ""
     push = (
         f"pushes {args.push_force} N for {args.push_duration} s every {args.push_every} s; "
         if args.push_force > 0
@@ -467,7 +468,8 @@ def write_outputs(results: dict[str, list[dict]], args, out: Path, wall_s: float
         + f"Up to {args.episodes} episodes x {args.duration} s after the band release "
         f"(held {args.hold} s in POLICY "
         f"first), same command seeds for every controller (seed {args.seed}), ranges `{args.ranges}` "
-        f"{meta['command_ranges']}; {push}errors counted {args.settle} s after each command change; fall = "
+        f"{meta['command_ranges']}; {push}{delay}errors counted {args.settle} s after each command change; "
+        f"fall = "
         f"pelvis < {args.fall_height} m or the bridge leaves POLICY; CMG `{meta['cmg']}`; wall time "
         f"{meta['wall_time_s']} s ({meta['utc']}).",
         "",
@@ -504,6 +506,12 @@ def main(argv=None) -> int:
     ap.add_argument("--push-force", type=float, default=0.0, help="N at the pelvis (0 = no pushes)")
     ap.add_argument("--push-every", type=float, default=3.0, help="s between pushes")
     ap.add_argument("--push-duration", type=float, default=0.2, help="s each push lasts")
+    ap.add_argument(
+        "--delay-ticks",
+        type=int,
+        default=0,
+        help="--direct only: targets reach the bridge this many 20 ms periods late (emulated transport)",
+    )
     ap.add_argument("--startup-timeout", type=float, default=120.0)
     ap.add_argument("--dds-domain", type=int, default=None, help="Unitree DDS domain (100 + pid %% 100)")
     ap.add_argument("--retries", type=int, default=1, help="retries of an episode that failed to start")
@@ -552,7 +560,17 @@ def combine(dirs: list[str], out: Path) -> int:
     for d in dirs:
         res = json.loads((Path(d) / "results.json").read_text())
         conditions = conditions or dict(res["meta"]["conditions"])
-        for key in ("duration", "hold", "settle", "fall_height", "ranges", "push_force", "seed", "direct"):
+        for key in (
+            "duration",
+            "hold",
+            "settle",
+            "fall_height",
+            "ranges",
+            "push_force",
+            "seed",
+            "direct",
+            "delay_ticks",
+        ):
             if res["meta"]["conditions"].get(key) != conditions.get(key):
                 raise SystemExit(
                     f"{d}: {key} differs from the first run's ({conditions.get(key)}); not comparable"

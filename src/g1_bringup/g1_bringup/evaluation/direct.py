@@ -40,6 +40,9 @@ class DirectConfig:
     push_force: float = 0.0  # N; 0 = no pushes
     push_every: float = 3.0  # s
     push_duration: float = 0.2  # s
+    # control periods between a policy step and its targets reaching the bridge (the graph's
+    # transport and scheduling delay, 5-30 ms, is absent here unless emulated)
+    delay_ticks: int = 0
 
 
 def _yaw(q) -> float:
@@ -82,6 +85,7 @@ def run_episode(
     tau_peak = np.zeros(robot.NUM_JOINTS)
     fell, fall_reason, fall_t = False, None, None
     next_push = cfg.push_every
+    in_flight: list = []  # policy results on their way to the bridge (delay_ticks)
     sm.request(Request.ENABLE, 0.0)
     imu = sim.imu()
     sm.update_state(sim.q, sim.dq, imu["quaternion"], 0.0)
@@ -105,8 +109,9 @@ def run_episode(
         )
         runtime.set_joint_state(sim.q.copy(), sim.dq.copy(), t)
         runtime.set_imu(imu["quaternion"], imu["gyroscope"], t)
-        res = runtime.step(t)
-        if res.targets is not None:
+        in_flight.append(runtime.step(t))
+        res = in_flight.pop(0) if len(in_flight) > cfg.delay_ticks else None
+        if res is not None and res.targets is not None:
             sm.update_targets(robot.G1_JOINT_NAMES, res.targets, kp=res.kp, kd=res.kd, now=t)
         sm.update_state(sim.q, sim.dq, imu["quaternion"], t)
         if phase == "stand" and t >= sm.cfg.stand_duration + 0.5:

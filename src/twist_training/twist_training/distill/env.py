@@ -60,7 +60,9 @@ class VelocityDistillEnv:
         self.step_count = np.zeros(n, dtype=np.int64)
         self.segment_end = np.zeros(n, dtype=np.int64)
         self.next_push = np.zeros(n, dtype=np.int64)
-        self.last_action = np.zeros((n, robot.NUM_JOINTS))  # raw 29-DOF action executed last step
+        self.last_action = np.zeros((n, robot.NUM_JOINTS))  # raw 29-DOF action of the last step
+        self.delayed = np.zeros(n, dtype=bool)  # this episode's targets arrive one period late
+        self._pending_targets = np.tile(interface.default_array, (n, 1))
         self.segment_started = np.zeros(n, dtype=bool)  # set on the step a new segment begins
         self.reset(all_ids)
 
@@ -141,6 +143,8 @@ class VelocityDistillEnv:
         self.reference.reset(ids)
         self.student_obs.reset(ids)
         self.last_action[ids] = 0.0
+        self.delayed[ids] = self.rng.random(k) < self.cfg.action_delay_prob
+        self._pending_targets[ids] = qpos[:, 7:]
         self.step_count[ids] = 0
         # every episode starts standing for 1-2 s (as a deployed robot does after the hand-over)
         self.command[ids] = 0.0
@@ -187,7 +191,9 @@ class VelocityDistillEnv:
             kick = self.rng.uniform(-1, 1, (len(push), 2)) * self.cfg.push_vxy
             self.backend.set_root_velocity_xy(push, st.qvel[push, :2] + kick)
             self._schedule_push(push)
-        self.backend.step(targets)
+        applied = np.where(self.delayed[:, None], self._pending_targets, targets)
+        self._pending_targets = targets
+        self.backend.step(applied)
         self.last_action = raw.copy()
         self.step_count += 1
         st = self.backend.state()
