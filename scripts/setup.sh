@@ -135,6 +135,16 @@ if [ ! -f "$EXPERT_DIR/fastsac_g1_29dof.onnx" ] || [ ! -f "$EXPERT_DIR/ppo_g1_29
   rm -rf "$tmp"
 fi
 
+# 3c. Node packages for the independent Foxglove client test (@foxglove/ws-protocol speaks only
+#     foxglove.websocket.v1). Optional: without node/npm that one test is skipped, nothing else.
+NODE_DIR="$VENV/share/g1_node"
+if command -v npm >/dev/null && ! cmp -s tests/node/package-lock.json "$NODE_DIR/package-lock.json"; then
+  say "npm ci (tests/node: the foxglove.websocket.v1 client used by one test)"
+  mkdir -p "$NODE_DIR" && cp tests/node/package.json tests/node/package-lock.json "$NODE_DIR/"
+  npm ci --prefix "$NODE_DIR" --no-audit --no-fund --loglevel=error >/dev/null 2>&1 \
+    || { rm -f "$NODE_DIR/package-lock.json"; say "warning: npm ci failed; the npm-client test will be skipped"; }
+fi
+
 # ---------------------------------------------------------------------------------------------
 # 4. CMake include-path fix: the ROS wheels' exported targets point at their build machine.
 # ---------------------------------------------------------------------------------------------
