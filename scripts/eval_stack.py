@@ -388,6 +388,8 @@ def plot(results: dict[str, list[dict]], summaries: dict[str, dict], path: Path)
     ax.set_xlabel("episode")
     ax.set_ylabel("s after band release (end of episode or fall)")
     ax.set_title("survival per episode")
+    top = max((e["survived_s"] for n in names for e in results[n] if not e.get("error")), default=20.0)
+    ax.set_ylim(0, top + 0.25 * len(names) + 1.0)  # full-length episodes at the top, falls low
     ax.legend(fontsize=7)
     ax = axes[1]
     keys = [
@@ -450,6 +452,8 @@ def write_outputs(results: dict[str, list[dict]], args, out: Path, wall_s: float
     tbl = comparison_table(summaries)
     plotted = plot(results, summaries, out / "eval.png") if final else False
     delay = f"targets delayed {args.delay_ticks} x 20 ms; " if getattr(args, "delay_ticks", 0) else ""
+    if getattr(args, "rtf", 1.0) != 1.0:
+        delay += f"physics at real-time factor {args.rtf} after the release; "
     push = (
         f"pushes {args.push_force} N for {args.push_duration} s every {args.push_every} s; "
         if args.push_force > 0
@@ -512,6 +516,13 @@ def main(argv=None) -> int:
         default=0,
         help="--direct only: targets reach the bridge this many 20 ms periods late (emulated transport)",
     )
+    ap.add_argument(
+        "--rtf",
+        type=float,
+        default=1.0,
+        help="--direct only: physics real-time factor to emulate after the release (a slow simulator "
+        "whose nodes tick on wall time: each 20 ms control period gets rtf x 20 ms of physics)",
+    )
     ap.add_argument("--startup-timeout", type=float, default=120.0)
     ap.add_argument("--dds-domain", type=int, default=None, help="Unitree DDS domain (100 + pid %% 100)")
     ap.add_argument("--retries", type=int, default=1, help="retries of an episode that failed to start")
@@ -570,8 +581,10 @@ def combine(dirs: list[str], out: Path) -> int:
             "seed",
             "direct",
             "delay_ticks",
+            "rtf",
         ):
-            if res["meta"]["conditions"].get(key) != conditions.get(key):
+            default = {"delay_ticks": 0, "rtf": 1.0}.get(key)  # runs from before the option existed
+            if res["meta"]["conditions"].get(key, default) != conditions.get(key, default):
                 raise SystemExit(
                     f"{d}: {key} differs from the first run's ({conditions.get(key)}); not comparable"
                 )
@@ -622,6 +635,8 @@ def run_direct(args, controllers, results, out, t_all) -> None:
         args.push_force,
         args.push_every,
         args.push_duration,
+        delay_ticks=args.delay_ticks,
+        rtf=args.rtf,
     )
     evaluators = {
         c: DirectEvaluator(_policy_for(c, args), args.cmg or shipped_cmg_path(), cfg) for c in controllers

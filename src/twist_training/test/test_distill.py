@@ -93,3 +93,25 @@ def test_tiny_dagger_run_checkpoints_resumes_and_exports(tmp_path):
     np.testing.assert_allclose(m.default_position, expert.default_position)
     assert m.action_scale == 0.25 and m.unactuated_hold == "default"
     assert pol.act(np.zeros((2, 1155), np.float32)).shape == (2, 23)
+
+
+def test_delayed_episodes_apply_targets_late_by_their_own_tick_count():
+    from twist_controller.policy import actions_to_targets
+    from twist_training.distill.env import VelocityDistillEnv
+
+    cfg = DistillConfig(num_envs=6, threads=1, action_delay_prob=0.7, action_delay_max_ticks=2)
+    interface = load_policy("expert:fastsac").metadata
+    env = VelocityDistillEnv(cfg, interface, seed=3)
+    env.delay_ticks[:] = [0, 1, 2, 0, 1, 2]  # every case present, whatever the draw was
+    applied = []
+    real_step = env.backend.step
+    env.backend.step = lambda targets: (applied.append(np.array(targets)), real_step(targets))
+    rng = np.random.default_rng(0)
+    raws = [rng.uniform(-0.2, 0.2, (6, robot.NUM_JOINTS)) for _ in range(4)]
+    for raw in raws:
+        info = env.step(raw)
+        assert not (info.fell | info.timed_out).any()  # a reset would draw new delays
+    targets = [actions_to_targets(r, metadata=interface) for r in raws]
+    for t in range(2, 4):
+        for i, k in enumerate([0, 1, 2, 0, 1, 2]):
+            np.testing.assert_allclose(applied[t][i], targets[t - k][i])

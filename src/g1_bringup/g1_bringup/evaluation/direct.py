@@ -43,6 +43,9 @@ class DirectConfig:
     # control periods between a policy step and its targets reaching the bridge (the graph's
     # transport and scheduling delay, 5-30 ms, is absent here unless emulated)
     delay_ticks: int = 0
+    # simulated seconds per wall-clock second, as a slow simulator runs in the graph: its nodes tick
+    # on wall time, so at rtf < 1 each control period covers only rtf x 20 ms of physics
+    rtf: float = 1.0
 
 
 def _yaw(q) -> float:
@@ -86,6 +89,7 @@ def run_episode(
     fell, fall_reason, fall_t = False, None, None
     next_push = cfg.push_every
     in_flight: list = []  # policy results on their way to the bridge (delay_ticks)
+    substeps_due = 0.0  # physics steps owed at cfg.rtf (fractions carried over)
     sm.request(Request.ENABLE, 0.0)
     imu = sim.imu()
     sm.update_state(sim.q, sim.dq, imu["quaternion"], 0.0)
@@ -128,7 +132,10 @@ def run_episode(
             a = rng.uniform(-np.pi, np.pi)
             sim.push([cfg.push_force * math.cos(a), cfg.push_force * math.sin(a), 0.0], cfg.push_duration)
             next_push += cfg.push_every
-        sim.step(round(DT / sim.cfg.dt))
+        substeps_due += (cfg.rtf if phase == "run" else 1.0) * DT / sim.cfg.dt
+        n_sub = int(substeps_due + 1e-9)
+        substeps_due -= n_sub
+        sim.step(n_sub)
         t += DT
         t_phase += DT
         if phase != "run":

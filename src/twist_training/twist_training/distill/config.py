@@ -29,9 +29,11 @@ class DistillConfig:
     push_interval_s: list[float] = field(default_factory=lambda: [4.0, 8.0])  # root velocity kicks (0 = off)
     push_vxy: float = 0.5  # m/s max kick
     init_joint_noise: float = 0.05  # rad on the default pose at reset
-    # share of episodes whose targets reach the motors one control period late (20 ms): the graph's
-    # transport and scheduling delay targets by 5-30 ms, more on a loaded machine
+    # share of episodes whose targets reach the motors late, by 1..action_delay_max_ticks control
+    # periods (20 ms each, uniform per episode): the graph's sampling, transport and scheduling
+    # delay targets by 10-40 ms, more on a loaded machine
     action_delay_prob: float = 0.0
+    action_delay_max_ticks: int = 1
     # --- DAgger
     iterations: int = 16
     steps_per_iteration: int = 8192  # env steps collected per iteration (all envs)

@@ -61,8 +61,10 @@ class VelocityDistillEnv:
         self.segment_end = np.zeros(n, dtype=np.int64)
         self.next_push = np.zeros(n, dtype=np.int64)
         self.last_action = np.zeros((n, robot.NUM_JOINTS))  # raw 29-DOF action of the last step
-        self.delayed = np.zeros(n, dtype=bool)  # this episode's targets arrive one period late
-        self._pending_targets = np.tile(interface.default_array, (n, 1))
+        # this episode's targets reach the motors delay_ticks periods late: a FIFO of the targets
+        # computed in the last max_ticks periods, newest last
+        self.delay_ticks = np.zeros(n, dtype=np.int64)
+        self._target_fifo = np.tile(interface.default_array, (self.cfg.action_delay_max_ticks + 1, n, 1))
         self.segment_started = np.zeros(n, dtype=bool)  # set on the step a new segment begins
         self.reset(all_ids)
 
@@ -143,8 +145,10 @@ class VelocityDistillEnv:
         self.reference.reset(ids)
         self.student_obs.reset(ids)
         self.last_action[ids] = 0.0
-        self.delayed[ids] = self.rng.random(k) < self.cfg.action_delay_prob
-        self._pending_targets[ids] = qpos[:, 7:]
+        delayed = self.rng.random(k) < self.cfg.action_delay_prob
+        ticks = self.rng.integers(1, max(1, self.cfg.action_delay_max_ticks) + 1, k)
+        self.delay_ticks[ids] = np.where(delayed, ticks, 0)
+        self._target_fifo[:, ids] = qpos[None, :, 7:]
         self.step_count[ids] = 0
         # every episode starts standing for 1-2 s (as a deployed robot does after the hand-over)
         self.command[ids] = 0.0
@@ -191,8 +195,10 @@ class VelocityDistillEnv:
             kick = self.rng.uniform(-1, 1, (len(push), 2)) * self.cfg.push_vxy
             self.backend.set_root_velocity_xy(push, st.qvel[push, :2] + kick)
             self._schedule_push(push)
-        applied = np.where(self.delayed[:, None], self._pending_targets, targets)
-        self._pending_targets = targets
+        self._target_fifo = np.roll(self._target_fifo, -1, axis=0)
+        self._target_fifo[-1] = targets
+        depth = len(self._target_fifo)
+        applied = self._target_fifo[depth - 1 - self.delay_ticks, np.arange(len(targets))]
         self.backend.step(applied)
         self.last_action = raw.copy()
         self.step_count += 1
