@@ -7,9 +7,15 @@ Prints (and with --json writes) for each --num-envs value:
   env_steps_per_s         TrackingEnv.step with zero actions (physics + reference + obs + rewards + resets)
   env_policy_steps_per_s  ... plus the teacher network's batched forward pass (rollout collection)
   ppo_env_steps_per_s     full PPO iterations (collection + update), if --ppo-iterations > 0
+MJX backend only:
+  physics_env_steps_per_s the jitted batched physics alone (decimation substeps per env step, no
+                          task, no host copies), timed after its compile
+  compile_s               first-call seconds of each jitted kernel (trace + XLA compile + one run)
+  env_init_s              TrackingEnv construction incl. model upload and the reset kernel's compile
 
 Example: python scripts/bench_training.py --num-envs 16 64 --seconds 10 --ppo-iterations 3
-GPU (unverified backend): python scripts/bench_training.py --backend mjx --num-envs 4096 --device cuda
+GPU: python scripts/bench_training.py --backend mjx --num-envs 4096 --seconds 10 --no-policy
+(--no-policy skips the teacher-network step, which needs torch + tensordict + rsl-rl)
 """
 
 from __future__ import annotations
@@ -30,16 +36,21 @@ def main() -> int:
     ap.add_argument("--sim-threads", type=int, default=1, help="mujoco_cpu thread pool size")
     ap.add_argument("--torch-threads", type=int, default=1)
     ap.add_argument("--ppo-iterations", type=int, default=0)
+    ap.add_argument("--no-policy", action="store_true", help="skip the teacher-forward measurement")
+    ap.add_argument("--timestep", type=float, help="override task.sim.timestep (e.g. 0.002, TWIST)")
+    ap.add_argument("--decimation", type=int, help="override task.sim.decimation (e.g. 10, TWIST)")
     ap.add_argument("--json", help="write results here")
     args = ap.parse_args()
 
     import numpy as np
-    import torch
 
     from twist_training.algorithms.config import TrainConfig, load_config
     from twist_training.envs import TrackingEnv
 
-    torch.set_num_threads(args.torch_threads)
+    if not args.no_policy or args.ppo_iterations > 0:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     results = {
         "host": platform.node(),
         "cpus": os.cpu_count(),
@@ -49,7 +60,10 @@ def main() -> int:
         "sim_threads": args.sim_threads,
         "runs": [],
     }
+    sim_over = [f"task.sim.timestep={args.timestep}"] if args.timestep else []
+    sim_over += [f"task.sim.decimation={args.decimation}"] if args.decimation else []
     for n in args.num_envs:
+        t_init = time.perf_counter()
         cfg = load_config(
             TrainConfig,
             [],
@@ -60,20 +74,34 @@ def main() -> int:
                 "task.motions.sources=[real,stand]",
                 f"device={args.device}",
                 "run_dir=/tmp/bench_training_run",
+                *sim_over,
             ],
         )
         env = TrackingEnv(cfg.task)
         row = {"num_envs": n, "timestep": cfg.task.sim.timestep, "decimation": cfg.task.sim.decimation}
+        row["env_init_s"] = round(time.perf_counter() - t_init, 1)
+        if hasattr(env.backend, "physics_step_rate"):
+            row["physics_env_steps_per_s"] = round(env.backend.physics_step_rate(args.seconds))
+            print(json.dumps(row), flush=True)
         if hasattr(env.backend, "raw_step_rate"):
             raw = env.backend.raw_step_rate(min(args.seconds, 3.0))
             row["raw_mj_step_per_s"] = round(raw)
             row["raw_policy_steps_per_s"] = round(raw / cfg.task.sim.decimation)
         zeros = np.zeros((n, 23))
+        t0 = time.perf_counter()
+        env.step(zeros)  # first step: includes any compile not done yet
+        row["first_env_step_s"] = round(time.perf_counter() - t0, 2)
         steps, t0 = 0, time.perf_counter()
         while time.perf_counter() - t0 < args.seconds:
             env.step(zeros)
             steps += n
         row["env_steps_per_s"] = round(steps / (time.perf_counter() - t0))
+        if hasattr(env.backend, "compile_s"):
+            row["compile_s"] = {k: round(v, 1) for k, v in env.backend.compile_s.items()}
+        if args.no_policy:
+            results["runs"].append(row)
+            print(json.dumps(row), flush=True)
+            continue
 
         from tensordict import TensorDict
 

@@ -49,7 +49,7 @@ class MjxBackend:
         self.hand_ids = np.array([m.body(b).id for b in robot.HAND_BODIES])
         self.torso_id = m.body(robot.TORSO_BODY).id
         self.pelvis_id = m.body(robot.ROOT_BODY).id
-        mx = mjx.put_model(m)
+        mx = mjx.put_model(m, impl="jax")
         # batched copies of the randomised fields (leading axis = env)
         self._fields = {
             f: jnp.tile(jnp.asarray(getattr(m, f))[None], (num_envs,) + (1,) * getattr(m, f).ndim)
@@ -57,11 +57,17 @@ class MjxBackend:
         }
         self._gravity = jnp.tile(jnp.asarray(m.opt.gravity)[None], (num_envs, 1))
         self._mx = mx
-        d0 = mjx.put_data(m, _keyframe_data(m))
+        d0 = mjx.put_data(m, _keyframe_data(m), impl="jax")
         self._d = jax.tree_util.tree_map(lambda x: jnp.tile(x[None], (num_envs,) + (1,) * x.ndim), d0)
         self._kp0 = np.asarray(m.actuator_gainprm[:, 0]).copy()
         self._kd0 = -np.asarray(m.actuator_biasprm[:, 2]).copy()
         self.contact_force_exact = hasattr(mjx, "rne_postconstraint")
+        self._dtype = self._d.qpos.dtype
+        # Every kernel argument is committed to this device: jit caches committed and uncommitted
+        # arrays separately, and a mix recompiled the step kernel (minutes) mid-run.
+        self._dev = jax.devices()[0]
+        self._no_push = self._put(np.zeros((num_envs, 2, 3)))
+        self.compile_s: dict[str, float] = {}  # first-call seconds of each jitted kernel (compile)
         self._build_fns()
 
     # ------------------------------------------------------------------ jitted kernels
@@ -72,35 +78,76 @@ class MjxBackend:
     def _build_fns(self):
         jax, jnp, mjx = self.jax, self.jnp, self.mjx
         dec, hand_ids = self.decimation, jnp.asarray(self.hand_ids)
+        exact = self.contact_force_exact
 
         def one_env(fields, gravity, d, ctrl, hand_force):
             m = self._model_for(fields, gravity)
-            d = d.replace(ctrl=ctrl, xfrc_applied=d.xfrc_applied.at[hand_ids, :3].set(hand_force))
-            d = mjx.step(m, d)
+            push = jnp.zeros_like(d.xfrc_applied).at[hand_ids, :3].set(hand_force)
+            d = d.replace(ctrl=ctrl)
+
+            # one traced copy of mjx.step (compile time): the push acts in the first substep only
+            def sub(i, dd):
+                dd = dd.replace(xfrc_applied=jnp.where(i == 0, push, jnp.zeros_like(push)))
+                return mjx.step(m, dd)
+
+            d = jax.lax.fori_loop(0, dec, sub, d)
             d = d.replace(xfrc_applied=jnp.zeros_like(d.xfrc_applied))
-            d = jax.lax.fori_loop(0, dec - 1, lambda _, dd: mjx.step(m, dd), d)
-            if self.contact_force_exact:
+            if exact:
                 d = mjx.rne_postconstraint(m, d)
             return d
 
-        def fwd(fields, gravity, d):
-            return mjx.forward(self._model_for(fields, gravity), d)
+        def reset_one(fields, gravity, d, hit, qpos, qvel):
+            # fixed shapes (all envs, a mask) so that any number of resets reuses one compiled kernel
+            sel = lambda new, old: jnp.where(hit, new.astype(old.dtype), old)  # noqa: E731
+            d = d.replace(
+                qpos=sel(qpos, d.qpos),
+                qvel=sel(qvel, d.qvel),
+                ctrl=sel(qpos[7:], d.ctrl),
+                qacc_warmstart=sel(jnp.zeros_like(d.qacc_warmstart), d.qacc_warmstart),
+            )
+            df = mjx.forward(self._model_for(fields, gravity), d)  # as mj_forward on the CPU backend
+            return jax.tree_util.tree_map(lambda a, b: jnp.where(hit, a, b), df, d)
 
         self._step = jax.jit(jax.vmap(one_env))
-        self._forward = jax.jit(jax.vmap(fwd))
+        self._reset = jax.jit(jax.vmap(reset_one))
+
+    def _put(self, x):
+        """Commit ``x`` (array or pytree) to the backend's device, float64 host arrays as float32."""
+        jax = self.jax
+
+        def one(a):
+            if isinstance(a, np.ndarray) and a.dtype == np.float64:
+                a = a.astype(self._dtype)
+            return jax.device_put(a, self._dev)
+
+        return jax.tree_util.tree_map(one, x)
+
+    def _timed_first(self, name, fn, *args):
+        """Run a jitted kernel; the first call of each is timed (trace + XLA compile + one run)."""
+        if name in self.compile_s:
+            return fn(*args)
+        import time
+
+        t0 = time.perf_counter()
+        out = fn(*args)
+        self.jax.block_until_ready(out)
+        self.compile_s[name] = time.perf_counter() - t0
+        return out
 
     # ------------------------------------------------------------------ interface
     def reset_envs(self, env_ids, qpos, qvel) -> None:
-        jnp = self.jnp
-        ids = jnp.asarray(np.asarray(env_ids))
-        d = self._d
-        d = d.replace(
-            qpos=d.qpos.at[ids].set(jnp.asarray(qpos, dtype=d.qpos.dtype)),
-            qvel=d.qvel.at[ids].set(jnp.asarray(qvel, dtype=d.qvel.dtype)),
-            ctrl=d.ctrl.at[ids].set(jnp.asarray(qpos[:, 7:], dtype=d.ctrl.dtype)),
-            qacc_warmstart=d.qacc_warmstart.at[ids].set(0.0),
+        n = self.num_envs
+        ids = np.asarray(env_ids)
+        hit = np.zeros(n, dtype=bool)
+        hit[ids] = True
+        qp = np.zeros((n, self.base_model.nq))
+        qv = np.zeros((n, self.base_model.nv))
+        qp[ids], qv[ids] = qpos, qvel
+        p = self._put
+        self._fields, self._gravity = p(self._fields), p(self._gravity)
+        self._d = self._timed_first(
+            "reset", self._reset, self._fields, self._gravity, self._d, p(hit), p(qp), p(qv)
         )
-        self._d = self._forward(self._fields, self._gravity, d)
 
     def set_params(self, env_ids, p: PhysicsParams) -> None:
         jnp = self.jnp
@@ -130,16 +177,39 @@ class MjxBackend:
         self._d = self._d.replace(qvel=self._d.qvel.at[ids, 0:2].set(self.jnp.asarray(vxy)))
 
     def step(self, targets, hand_forces=None) -> None:
-        jnp = self.jnp
-        hf = np.zeros((self.num_envs, 2, 3)) if hand_forces is None else hand_forces
-        self._d = self._step(self._fields, self._gravity, self._d, jnp.asarray(targets), jnp.asarray(hf))
+        p = self._put
+        hf = self._no_push if hand_forces is None else p(np.asarray(hand_forces, dtype=np.float64))
+        self._fields, self._gravity = p(self._fields), p(self._gravity)
+        self._d = self._timed_first(
+            "step", self._step, self._fields, self._gravity, self._d, p(np.asarray(targets, np.float64)), hf
+        )
+
+    def physics_step_rate(self, seconds: float = 3.0) -> float:
+        """Env policy steps/s of the jitted batched physics alone (no task, no host copies; benchmark).
+
+        Steps a copy of the current batch with the current controls; compiles first if needed."""
+        import time
+
+        self._fields, self._gravity = self._put(self._fields), self._put(self._gravity)
+        d, ctrl = self._d, self._put(self._d.ctrl)
+        d = self._timed_first("step", self._step, self._fields, self._gravity, d, ctrl, self._no_push)
+        self.jax.block_until_ready(d)
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            for _ in range(5):
+                d = self._step(self._fields, self._gravity, d, ctrl, self._no_push)
+            self.jax.block_until_ready(d)
+            n += 5
+        return n * self.num_envs / (time.perf_counter() - t0)
 
     def state(self) -> BatchState:
         d = self._d
-        qpos, qvel = np.asarray(d.qpos, dtype=np.float64), np.asarray(d.qvel, dtype=np.float64)
-        xpos = np.asarray(d.xpos, dtype=np.float64)
+        # one device->host transfer of the few fields the task reads
+        host = self.jax.device_get(
+            (d.qpos, d.qvel, d.xpos, d.actuator_force, _cfrc_ext(d) if self.contact_force_exact else d.qpos)
+        )
+        qpos, qvel, xpos, torque, cf = (np.asarray(x, dtype=np.float64) for x in host)
         if self.contact_force_exact:
-            cf = np.asarray(d.cfrc_ext, dtype=np.float64)
             foot_force, torso = cf[:, self.foot_ids, 3:], np.linalg.norm(cf[:, self.torso_id, 3:], axis=-1)
         else:  # crude estimate: body weight shared by feet below 5 cm
             low = xpos[:, self.foot_ids, 2] < 0.05
@@ -153,8 +223,16 @@ class MjxBackend:
             foot_pos=xpos[:, self.foot_ids],
             foot_force=foot_force,
             torso_force=torso,
-            joint_torque=np.asarray(d.actuator_force, dtype=np.float64),
+            joint_torque=torque,
         )
+
+
+def _cfrc_ext(d):
+    """``cfrc_ext``: MJX >= 3.3 keeps it in ``Data._impl`` (reading ``d.cfrc_ext`` is deprecated)."""
+    impl = getattr(d, "_impl", None)
+    if impl is not None and hasattr(impl, "cfrc_ext"):
+        return impl.cfrc_ext
+    return d.cfrc_ext
 
 
 def _keyframe_data(m):
