@@ -530,8 +530,8 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--combine",
         nargs="+",
-        metavar="DIR",
-        help="merge the results.json of earlier runs (same protocol, e.g. student and experts run "
+        metavar="DIR[:CONTROLLERS]",
+        help="merge the results.json of earlier runs (DIR:a,b takes only controllers a and b; same protocol, e.g. student and experts run "
         "separately) into one side-by-side report in --out; runs nothing",
     )
     args = ap.parse_args(argv)
@@ -568,8 +568,11 @@ def combine(dirs: list[str], out: Path) -> int:
     results: dict[str, list[dict]] = {}
     conditions: dict = {}
     wall = 0.0
-    for d in dirs:
+    for spec in dirs:
+        d, _, only = spec.partition(":")  # DIR or DIR:controller[,controller]: take only those
         res = json.loads((Path(d) / "results.json").read_text())
+        if only:
+            res["episodes"] = {c: e for c, e in res["episodes"].items() if c in only.split(",")}
         conditions = conditions or dict(res["meta"]["conditions"])
         for key in (
             "duration",
