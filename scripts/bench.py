@@ -432,7 +432,9 @@ def bench_stack(steps: int, cpu_window: float) -> dict:
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     dds = H.process_dds_domain()
     # no command ramp: a /cmd_vel step reaches the reference in one CMG tick (checked below)
-    stack = H.Stack(work / "logs", cmg, pol, ros_domain, dds,
+    # wall clock (use_sim_time:=false): the hops are timed from the nodes' header stamps, which
+    # must be wall time (with the sim graph's default simulated time they would be /clock's)
+    stack = H.Stack(work / "logs", cmg, pol, ros_domain, dds, extra_args={"use_sim_time": "false"},
                     node_params={"cmg_node": ["max_accel:=[100.0,100.0,100.0]"]})  # fmt: skip
     probe = H.WireProbe(dds)
     wire = _WireSignal(probe)

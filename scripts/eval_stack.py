@@ -37,6 +37,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +61,7 @@ def quat_rotate(qw, qx, qy, qz, v) -> np.ndarray:
 class Monitor:
     """One rclpy node that listens to the graph and publishes /cmd_vel and /sim/elastic_band."""
 
-    def __init__(self):
+    def __init__(self, lockstep: bool = False):
         import rclpy
         from geometry_msgs.msg import Twist
         from nav_msgs.msg import Odometry
@@ -78,7 +79,8 @@ class Monitor:
         n.create_subscription(JointState, "/joint_states", self._on_js, 50)
         n.create_subscription(ReferenceMotion, "/reference_motion", self._on_ref, 10)
         n.create_subscription(String, "/sim/status", self._on_status, 10)
-        self.pub_cmd = n.create_publisher(Twist, "/cmd_vel", 10)
+        # lockstep: TwistStamped commands scheduled in simulated time (eval_lockstep)
+        self.pub_cmd = None if lockstep else n.create_publisher(Twist, "/cmd_vel", 10)
         self.pub_band = n.create_publisher(Bool, "/sim/elastic_band", 10)
         from geometry_msgs.msg import Vector3
 
@@ -88,6 +90,11 @@ class Monitor:
 
         self.SetMode = SetMode
         self.set_mode_cli = n.create_client(SetMode, "/pd_bridge/set_mode")
+        self.lockstep = None
+        if lockstep:
+            from eval_lockstep import LockstepRecorder
+
+            self.lockstep = LockstepRecorder(self)
         self.reset()
 
     def reset(self):
@@ -163,6 +170,12 @@ class Monitor:
         b = self.Bool()
         b.data = bool(on)
         self.pub_band.publish(b)
+
+
+def eval_lockstep_describe() -> str:
+    from eval_lockstep import describe
+
+    return describe()
 
 
 def stop_stack(proc: subprocess.Popen) -> int:
@@ -436,7 +449,12 @@ def write_outputs(results: dict[str, list[dict]], args, out: Path, wall_s: float
     meta = {
         "mode": "direct (in-process cores, no transport)"
         if args.direct
-        else "DDS simulator + full ROS graph",
+        else "DDS simulator + full ROS graph"
+        + (
+            f", {eval_lockstep_describe()}"
+            if getattr(args, "lockstep", False)
+            else ", free-running (wall clock)"
+        ),
         "controllers": list(results),
         "policy": args.policy or "shipped",
         "cmg": args.cmg or "shipped",
@@ -522,6 +540,13 @@ def main(argv=None) -> int:
         default=1.0,
         help="--direct only: physics real-time factor to emulate after the release (a slow simulator "
         "whose nodes tick on wall time: each 20 ms control period gets rtf x 20 ms of physics)",
+    )
+    ap.add_argument(
+        "--lockstep",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="graph mode: run the stack in lockstep, everything in simulated time, so results do not "
+        "depend on machine load and a seed gives the same result twice (default; docs/sim_time.md)",
     )
     ap.add_argument("--startup-timeout", type=float, default=120.0)
     ap.add_argument("--dds-domain", type=int, default=None, help="Unitree DDS domain (100 + pid %% 100)")
@@ -663,12 +688,17 @@ def run_graph(args, controllers, results, out, t_all, command_sequence) -> None:
     import rclpy
 
     rclpy.init()
-    mon = Monitor()
+    mon = Monitor(lockstep=args.lockstep)
+    episode = run_episode
+    if args.lockstep:  # the same episode, everything in simulated time (scripts/eval_lockstep.py)
+        import eval_lockstep
+
+        episode = partial(eval_lockstep.run_episode, sys.modules[__name__])
     try:
         for i in range(args.episodes):
             segs = command_sequence(args.seed * 1000 + i, args.duration, args.ranges)
             for c in controllers:
-                ep = run_episode(mon, i, segs, args, out, c)
+                ep = episode(mon, i, segs, args, out, c)
                 if not rclpy.ok():  # SIGINT: rclpy shut its context down; keep what was measured
                     print(f"interrupted during episode {i}: writing partial results", flush=True)
                     return
@@ -677,7 +707,7 @@ def run_graph(args, controllers, results, out, t_all, command_sequence) -> None:
                         break
                     print(f"[{c}] episode {i}: not run ({ep['error']}); retrying", flush=True)
                     first_error = ep["error"]
-                    ep = run_episode(mon, i, segs, args, out, c)
+                    ep = episode(mon, i, segs, args, out, c)
                     ep["retried_after"] = first_error
                 results[c].append(ep)
                 _print_episode(c, i, ep)

@@ -102,7 +102,9 @@ def terminate(p: subprocess.Popen, timeout: float = 10.0) -> None:
 
 def process_dds_domain() -> int:
     """The robot-link DDS domain of this process (fixed per process: the SDK's DDS set-up is a
-    process-wide singleton), apart from concurrent runs by pid."""
+    process-wide singleton), apart from concurrent runs by pid; ``G1_TEST_DDS_DOMAIN`` overrides it."""
+    if os.environ.get("G1_TEST_DDS_DOMAIN"):
+        return int(os.environ["G1_TEST_DDS_DOMAIN"])
     return 200 + os.getpid() % 33
 
 

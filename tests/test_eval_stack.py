@@ -52,3 +52,29 @@ def test_eval_stack_one_episode_writes_finite_report(ros_env, tmp_path):
     report = (out / "report.md").read_text()
     assert "| metric | student |" in report and "| falls |" in report
     assert "fell=" in proc.stdout, "no per-episode line printed"
+
+
+# what differs between two runs of the same episode by construction (wall-clock quantities)
+WALL_KEYS = {"startup_s", "sim_rtf", "lockstep_timeouts", "stack_exit_code", "log_tail"}
+
+
+@pytest.mark.slow
+def test_eval_stack_lockstep_same_seed_same_result_twice(ros_env, tmp_path):
+    """Lockstep (the default): the same seed twice gives identical episode results, every metric
+    bit for bit (everything is placed in simulated time, docs/sim_time.md); the header says so."""
+    runs = []
+    for k in range(2):
+        out = tmp_path / f"eval{k}"
+        dds = 100 + (int(ros_env["ROS_DOMAIN_ID"]) + k) % 100
+        cmd = [sys.executable, str(SCRIPT), "--episodes", "1", "--duration", "4", "--settle", "0.2"]
+        cmd += ["--hold", "1", "--seed", "3", "--dds-domain", str(dds), "--out", str(out)]
+        proc = subprocess.run(cmd, env=ros_env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        runs.append(json.loads((out / "results.json").read_text()))
+    assert "lockstep" in runs[0]["meta"]["mode"]
+    assert "lockstep" in (tmp_path / "eval0" / "report.md").read_text().splitlines()[0]
+    a, b = (r["episodes"]["student"][0] for r in runs)
+    assert a["error"] is None and a["samples"] > 10
+    ja = json.dumps({k: a[k] for k in a if k not in WALL_KEYS}, sort_keys=True)  # NaN == NaN here
+    jb = json.dumps({k: b[k] for k in b if k not in WALL_KEYS}, sort_keys=True)
+    assert ja == jb, f"same seed, different results:\n{ja}\n{jb}"

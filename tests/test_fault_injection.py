@@ -149,7 +149,12 @@ def models(tmp_path_factory):
 def rig(ros_env, tmp_path, models):
     """Stack + wire probe + ROS side; every process is ended in the finally branch."""
     dds = H.process_dds_domain()
-    stack = H.Stack(tmp_path / "logs", *models, int(ros_env["ROS_DOMAIN_ID"]), dds)
+    # the wall clock, as on the real robot (robot: real never runs on simulated time): the times to
+    # a safe state are wall-clock reactions; with use_sim_time a frozen simulator trips nothing
+    # (tests/test_sim_time.py)
+    stack = H.Stack(
+        tmp_path / "logs", *models, int(ros_env["ROS_DOMAIN_ID"]), dds, extra_args={"use_sim_time": "false"}
+    )
     probe = H.WireProbe(dds)
     ros = None
     try:

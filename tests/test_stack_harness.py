@@ -22,8 +22,15 @@ FAST = ["max_accel:=[100.0,100.0,100.0]"]
 
 
 def _stack_at(tmp_path, sub, domain=0, node_params=None):
+    # cmg_node alone, no simulator to publish /clock: the wall clock
     return H.Stack(
-        tmp_path / sub, tmp_path / "cmg.pt", tmp_path / "pol.pt", domain, 0, node_params=node_params
+        tmp_path / sub,
+        tmp_path / "cmg.pt",
+        tmp_path / "pol.pt",
+        domain,
+        0,
+        extra_args={"use_sim_time": "false"},
+        node_params=node_params,
     )
 
 

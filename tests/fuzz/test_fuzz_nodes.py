@@ -68,8 +68,9 @@ frames = st.tuples(_arr(f32, (N,)), _arr(f32, (N,)), f32, f32, f32, f32, st.tupl
 def nodes(ros_env, tmp_path):
     dds = H.process_dds_domain()
     d = tmp_path / "models"
+    # no simulator here (the test writes rt/lowstate itself): the nodes run on the wall clock
     stack = H.Stack(tmp_path / "logs", H.tiny_cmg(d / "cmg.pt"), H.zero_policy(d / "pol.pt"),
-                    int(ros_env["ROS_DOMAIN_ID"]), dds)  # fmt: skip
+                    int(ros_env["ROS_DOMAIN_ID"]), dds, extra_args={"use_sim_time": "false"})  # fmt: skip
     stamped_cmd = [
         str(H.INSTALL / "lib" / "cmg_generator" / "cmg_node"), "--ros-args", "-r", "__node:=cmg_stamped",
         "-p", f"model_path:={d / 'cmg.pt'}", "-p", "cmd_vel_stamped:=true",

@@ -9,6 +9,16 @@ Parameters (config/cmg_node.yaml):
   ``cmd_vel_stamped`` (false: geometry_msgs/Twist; true: TwistStamped), ``horizon`` (look-ahead
   frames after frames[0]), ``max_accel`` ([vx, vy, yaw] per second: command rate limit).
 
+Time: every staleness check and the tick run on the node clock. With ``use_sim_time`` (simulation)
+the node ticks on ``/clock`` itself: once per ``rate_hz`` period of simulated time, at the first
+clock message of each period (the simulator publishes one at every control boundary), stamping the
+reference with that time; while simulated time stands still (a lockstep simulator holding at
+t = 0) the last reference is repeated every 0.1 s of wall time, so nodes that start later get it.
+
+A TwistStamped (``cmd_vel_stamped``) whose stamp lies ahead of the node clock takes effect at its
+stamp (up to ``max_cmd_lead`` s ahead, 128 queued): a scripted sender can schedule its commands
+in simulated time, so a lockstep run applies them at the same tick every time (eval_stack).
+
 A model that cannot be loaded leaves the node running without publishing (downstream nodes see a
 stale reference and the bridge damps); the reason is logged.
 """
@@ -16,6 +26,7 @@ stale reference and the bridge damps); the reason is logged.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -73,26 +84,75 @@ class CMGNode(Node):
                 self.get_logger().info(f"CMG {path.name}: command range low {lo.round(2)} high {hi.round(2)}")
             except Exception as exc:  # a broken file must not take the node down
                 self.get_logger().error(f"cannot load CMG model {path}: {exc}")
+        self.max_cmd_lead = float(self.declare_parameter("max_cmd_lead", 2.0).value)
+        self._scheduled: list[tuple[float, Twist]] = []  # future-stamped commands, by stamp
         if stamped:
-            self.create_subscription(TwistStamped, "/cmd_vel", lambda m: self._on_cmd(m.twist), 10)
+            self.create_subscription(TwistStamped, "/cmd_vel", self._on_cmd_stamped, 50)
         else:
             self.create_subscription(Twist, "/cmd_vel", self._on_cmd, 10)
         self.pub = self.create_publisher(ReferenceMotion, "/reference_motion", 10)
         self._was_stale = True
-        self.create_timer(1.0 / rate, self._tick)
+        self._period_ns = round(1e9 / rate)
+        self._last_k: int | None = None
+        self._last_msg: ReferenceMotion | None = None
+        self._last_pub_wall = 0.0
+        if self.get_parameter("use_sim_time").value:
+            from rosgraph_msgs.msg import Clock
+
+            self.create_subscription(Clock, "/clock", self._on_clock, 10)
+        else:
+            self.create_timer(1.0 / rate, self._tick)
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
-    def _on_cmd(self, twist: Twist) -> None:
-        err = self.input.submit(twist.linear.x, twist.linear.y, twist.angular.z, self._now())
+    def _on_clock(self, msg) -> None:
+        """Simulated time: tick once per period, at the first clock message inside it."""
+        t_ns = msg.clock.sec * 1_000_000_000 + msg.clock.nanosec
+        k = t_ns // self._period_ns
+        if self._last_k is None or k > self._last_k:
+            self._last_k = k
+            self._tick(t_ns * 1e-9, msg.clock)
+        elif k < self._last_k:  # time went backwards (simulator restarted): start again
+            self.get_logger().warning("simulated time went backwards: restarting the tick grid")
+            self._last_k = k
+            self._tick(t_ns * 1e-9, msg.clock)
+        elif self._last_msg is not None and time.monotonic() - self._last_pub_wall >= 0.1:
+            self._last_pub_wall = time.monotonic()
+            self.pub.publish(self._last_msg)  # time stands still: repeat for late subscribers
+
+    def _on_cmd(self, twist: Twist, at: float | None = None) -> None:
+        err = self.input.submit(
+            twist.linear.x, twist.linear.y, twist.angular.z, self._now() if at is None else at
+        )
         if err:
             self.get_logger().warning(err, throttle_duration_sec=2.0)
 
-    def _tick(self) -> None:
+    def _on_cmd_stamped(self, msg: TwistStamped) -> None:
+        at = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        now = self._now()
+        if at <= now:
+            self._on_cmd(msg.twist)
+        elif at - now > self.max_cmd_lead or len(self._scheduled) >= 128:
+            self.get_logger().warning(
+                f"/cmd_vel stamped {at - now:.2f} s ahead ignored "
+                f"(at most {self.max_cmd_lead} s ahead, 128 queued)",
+                throttle_duration_sec=2.0,
+            )
+        else:
+            self._scheduled.append((at, msg.twist))
+            self._scheduled.sort(key=lambda e: e[0])
+
+    def _apply_scheduled(self, now: float) -> None:
+        while self._scheduled and self._scheduled[0][0] <= now + 1e-6:
+            at, twist = self._scheduled.pop(0)
+            self._on_cmd(twist, at)
+
+    def _tick(self, now: float | None = None, stamp=None) -> None:
         if self.generator is None:
             return
-        now = self._now()
+        now = self._now() if now is None else now
+        self._apply_scheduled(now)
         stale = self.input.is_stale(now)
         if stale and not self._was_stale:
             self.get_logger().info("/cmd_vel timed out: ramping to standing")
@@ -107,7 +167,7 @@ class CMGNode(Node):
             return
         msg = ReferenceMotion()
         msg.version = ReferenceMotion.VERSION
-        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.stamp = self.get_clock().now().to_msg() if stamp is None else stamp
         msg.header.frame_id = "cmg"
         msg.dt = float(motion.dt)
         msg.source = motion.source
@@ -115,6 +175,7 @@ class CMGNode(Node):
         cmd = np.asarray(motion.command, dtype=np.float64)
         msg.command.linear.x, msg.command.linear.y, msg.command.angular.z = map(float, cmd)
         self.pub.publish(msg)
+        self._last_msg, self._last_pub_wall = msg, time.monotonic()
 
 
 def main(argv: list[str] | None = None) -> int:

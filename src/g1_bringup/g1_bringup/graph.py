@@ -83,14 +83,20 @@ def _source_arg(default: str) -> LaunchArgument:
     )
 
 
-def _control_nodes() -> tuple[NodeSpec, ...]:
+def _control_nodes(sim: dict[str, object] | None = None) -> tuple[NodeSpec, ...]:
+    """The reference and policy nodes; ``sim``: extra parameters of the simulated graph (sim time)."""
+    sim = sim or {}
     return (
         NodeSpec(
             name="cmg_node",
             package="cmg_generator",
             executable="cmg_node",
             param_files=("cmg_node.yaml",),
-            parameters={"model_path": Arg("cmg_model_path"), "cmd_vel_stamped": Arg("cmd_vel_stamped")},
+            parameters={
+                "model_path": Arg("cmg_model_path"),
+                "cmd_vel_stamped": Arg("cmd_vel_stamped"),
+                **sim,
+            },
             # every reference source feeds reference_mux, which owns /reference_motion
             remappings=(("/reference_motion", "/reference_motion/cmg"),),
         ),
@@ -99,7 +105,7 @@ def _control_nodes() -> tuple[NodeSpec, ...]:
             package="g1_bringup",
             executable="motion_player",
             param_files=("motion_player.yaml",),
-            parameters={"file": Arg("motion_file"), "autoplay": Arg("motion_autoplay")},
+            parameters={"file": Arg("motion_file"), "autoplay": Arg("motion_autoplay"), **sim},
             required=False,
         ),
         NodeSpec(
@@ -107,7 +113,7 @@ def _control_nodes() -> tuple[NodeSpec, ...]:
             package="g1_bringup",
             executable="reference_mux",
             param_files=("reference_mux.yaml",),
-            parameters={"source": Arg("reference_source")},
+            parameters={"source": Arg("reference_source"), **sim},
         ),
         NodeSpec(
             name="policy_node",
@@ -118,6 +124,8 @@ def _control_nodes() -> tuple[NodeSpec, ...]:
                 "controller": Arg("controller"),
                 "policy_path": Arg("policy_path"),
                 "policy_compat": Arg("policy_compat"),
+                **sim,
+                **({"event_driven": Arg("lockstep")} if sim else {}),
             },
         ),
     )
@@ -193,8 +201,19 @@ def sim_graph() -> Graph:
             "0.0",
             "sim damps when no LowCmd came for this long, s (emulated robot watchdog; 0 = hold the last)",
         ),
+        LaunchArgument(
+            "use_sim_time",
+            "true",
+            "nodes run on the simulator's /clock: a stalled simulator trips no watchdog (docs/sim_time.md)",
+        ),
+        LaunchArgument(
+            "lockstep",
+            "false",
+            "simulator advances a 20 ms period only once its LowCmd arrived (evaluation; docs/sim_time.md)",
+        ),
         _UNITREE_API_ARG,
     )
+    sim_time = {"use_sim_time": Arg("use_sim_time")}
     nodes = (
         NodeSpec(
             name="mujoco_sim",
@@ -206,6 +225,7 @@ def sim_graph() -> Graph:
                 "viewer": Arg("viewer"),
                 "band_auto_release_s": Arg("band_release_s"),
                 "lowcmd_timeout": Arg("lowcmd_timeout"),
+                "lockstep": Arg("lockstep"),
             },
         ),
         NodeSpec(
@@ -219,9 +239,11 @@ def sim_graph() -> Graph:
                 "network_interface": "lo",
                 "auto_stand": Arg("auto_stand"),
                 "auto_policy": Arg("auto_policy"),
+                "lockstep": Arg("lockstep"),
+                **sim_time,
             },
         ),
-        *_control_nodes(),
+        *_control_nodes(sim_time),
         *_ui_nodes(),
         _loco_api_node("sim", Arg("dds_domain"), "lo"),
     )

@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-import time
 
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
@@ -88,7 +87,7 @@ class MotionPlayer(Node):
         self._period = 1.0 / rate
         self._anchor: float | None = None
         self._ticks = 0
-        self._t_start = time.monotonic()
+        self._t_start = self._now()
         self._last_status = ""
         self.create_timer(self._period, self._tick)
         self.create_timer(0.5, lambda: self._publish_status(force=True))
@@ -96,6 +95,10 @@ class MotionPlayer(Node):
             f"{len(self.core.tracks)} clip(s) -> {out_topic} at {rate:.0f} Hz"
             + (" (autoplay)" if self.autoplay else "; send 'play' to /motion_player/command")
         )
+
+    def _now(self) -> float:
+        """Node clock (simulated time with use_sim_time), s."""
+        return self.get_clock().now().nanoseconds * 1e-9
 
     # ------------------------------------------------------------------ inputs
     def _on_current_pose(self, msg: ReferenceMotion) -> None:
@@ -106,10 +109,10 @@ class MotionPlayer(Node):
         except (TypeError, ValueError):
             f = None
         if f is not None:
-            self._current = (time.monotonic(), f)
+            self._current = (self._now(), f)
 
     def current_pose(self) -> Frame | None:
-        if self._current is None or time.monotonic() - self._current[0] > CURRENT_POSE_TIMEOUT:
+        if self._current is None or self._now() - self._current[0] > CURRENT_POSE_TIMEOUT:
             return None
         return self._current[1]
 
@@ -170,7 +173,7 @@ class MotionPlayer(Node):
 
     # ------------------------------------------------------------------ output
     def _tick(self) -> None:
-        now = time.monotonic()
+        now = self._now()
         if self.autoplay and now - self._t_start > 0.3:
             self.autoplay = False
             if self.core.tracks:

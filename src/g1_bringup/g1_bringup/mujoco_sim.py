@@ -13,6 +13,17 @@ this module is the thin DDS + ROS shell around it:
 * DDS RPC: the robot's ``motion_switcher`` service, so Unitree's own low-level examples run
   unmodified (they release the active controller before publishing LowCmd): it reports
   ``motion_switcher_mode`` (``ai``) until ``ReleaseMode``, see :mod:`g1_bringup.robot_api`.
+* Simulated time: ``/clock`` (rosgraph_msgs/Clock, the physics time) at ``clock_rate_hz`` and at
+  every control-period boundary, so nodes run with ``use_sim_time`` count time the simulator lived
+  through; LowState ``tick`` is the same time in ms. ``/odom`` and ``/tf`` carry it as their stamp.
+* Lockstep (``lockstep: true``): at every ``lockstep_period`` boundary the simulator waits until a
+  LowCmd stamped for that boundary arrived (LowCmd ``reserve[0]`` = stamp in ms + 1, written by
+  pd_bridge with ``robot: sim``; an unstamped LowCmd, e.g. from Unitree's own examples, counts as
+  current), and applied for the whole period. After ``lockstep_timeout`` s of wall time without
+  one it advances anyway with the last command, logs it (at most once a second) and counts it
+  (``lockstep_timeouts`` in /sim/status).
+  Until the first LowCmd the simulation holds at t = 0 (LowState and /clock repeated every 20 ms
+  of wall time), so every run starts from the same state. See docs/sim_time.md.
 * ROS: ground truth ``/odom`` (nav_msgs/Odometry, pelvis in ``odom``), ``/tf`` when ``tf2_msgs`` is
   importable (otherwise logged once), ``/sim/status`` (std_msgs/String, JSON counters, 2 Hz), and
   ``/sim/elastic_band`` (std_msgs/Bool) to switch the band at run time.
@@ -57,7 +68,19 @@ PARAMS = {
     "base_frame": "pelvis",
     "viewer": False,
     "duration": 0.0,  # s of simulated time, 0 = run until stopped
+    "clock_rate_hz": 250.0,  # /clock (simulated time) rate; 0 = no /clock
+    "lockstep": False,  # advance a control period only when its LowCmd arrived (docs/sim_time.md)
+    "lockstep_period": 0.02,  # s of simulated time per lockstep wait (the 50 Hz control period)
+    "lockstep_timeout": 2.0,  # s of wall time to wait for a period's LowCmd before advancing anyway
 }
+
+LOWCMD_STAMP_NONE = 0  # LowCmd reserve[0]: 0 = unstamped, else lockstep stamp in ms + 1
+
+
+def lowcmd_stamp_ms(msg) -> int | None:
+    """The simulated time (ms) a LowCmd was computed for, from ``reserve[0]``; None when unstamped."""
+    v = int(msg.get("reserve")[0])
+    return None if v == LOWCMD_STAMP_NONE else v - 1
 
 
 class SimRunner:
@@ -81,6 +104,14 @@ class SimRunner:
             )
         )
         self._lock = threading.Lock()
+        self._cmd_arrived = threading.Condition(self._lock)
+        self._cmd_stamp_ms: int | None = None  # newest LowCmd's stamp (None: unstamped = current)
+        self._cmd_seen = False
+        self.lockstep_timeouts = 0
+        self.lockstep_waits = 0
+        self.lockstep_wait_s = 0.0
+        self._last_lockstep_log = -1e9
+        self._clock_pub = None
         self._pending_cmd = None
         self._pending_band: bool | None = None
         self._pending_push: tuple[float, float, float] | None = None
@@ -109,9 +140,15 @@ class SimRunner:
     # ------------------------------------------------------------------ inputs
     def _on_lowcmd(self, msg) -> None:  # DDS listener thread; CRC already checked
         cmd = command_from_lowcmd(msg)
+        stamp = lowcmd_stamp_ms(msg)
         with self._lock:
-            self._pending_cmd = cmd
             self.cmd_received += 1
+            self._cmd_seen = True
+            if stamp is not None and self._cmd_stamp_ms is not None and stamp < self._cmd_stamp_ms:
+                return  # an answer to an older period overtaken by a newer one (two writer threads)
+            self._pending_cmd = cmd
+            self._cmd_stamp_ms = stamp
+            self._cmd_arrived.notify_all()
 
     def set_band(self, on: bool) -> None:
         with self._lock:
@@ -128,6 +165,8 @@ class SimRunner:
 
     def stop(self) -> None:
         self._stop.set()
+        with self._lock:
+            self._cmd_arrived.notify_all()
 
     # ------------------------------------------------------------------ ROS
     def _setup_ros(self, node) -> None:
@@ -137,6 +176,11 @@ class SimRunner:
         self._Odometry = Odometry
         self._String = String
         self._odom_pub = node.create_publisher(Odometry, "/odom", 10)
+        if float(self.p["clock_rate_hz"]) > 0 or self.p["lockstep"]:
+            from rosgraph_msgs.msg import Clock
+
+            self._Clock = Clock
+            self._clock_pub = node.create_publisher(Clock, "/clock", 10)
         self._status_pub = node.create_publisher(String, "/sim/status", 10)
         node.create_subscription(Bool, "/sim/elastic_band", lambda m: self.set_band(m.data), 10)
         from geometry_msgs.msg import Vector3
@@ -152,9 +196,8 @@ class SimRunner:
             self.log("tf2_msgs is not installed: /tf is not published (ground truth is on /odom)")
 
     def _publish_ground_truth(self) -> None:
-        node = self.node
         gt = self.core.ground_truth()
-        stamp = node.get_clock().now().to_msg()
+        stamp = self._sim_stamp()
         o = self._Odometry()
         o.header.stamp = stamp
         o.header.frame_id = self.p["odom_frame"]
@@ -177,6 +220,55 @@ class SimRunner:
             t.transform.rotation = ori
             self._tf_pub.publish(self._TF(transforms=[t]))
 
+    def _sim_stamp(self):
+        from builtin_interfaces.msg import Time
+
+        ns = round(self.core.time * 1e9)
+        return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+    def _publish_clock(self) -> None:
+        if self._clock_pub is not None:
+            self._clock_pub.publish(self._Clock(clock=self._sim_stamp()))
+
+    def _lockstep_wait(self, t_ms: int, timeout: float) -> None:
+        """Block until a LowCmd for simulated time ``t_ms`` (or later, or unstamped) arrived."""
+        t0 = time.perf_counter()
+        with self._lock:
+            ok = self._cmd_arrived.wait_for(
+                lambda: self._stop.is_set() or self._cmd_stamp_ms is None or self._cmd_stamp_ms >= t_ms,
+                timeout,
+            )
+        waited = time.perf_counter() - t0
+        self.lockstep_waits += 1
+        self.lockstep_wait_s += waited
+        if not ok:
+            self.lockstep_timeouts += 1
+            if t0 - self._last_lockstep_log >= 1.0:
+                self._last_lockstep_log = t0
+                self.log(
+                    f"lockstep: no LowCmd for t = {t_ms / 1e3:.3f} s within {timeout:.1f} s of wall time "
+                    f"(newest stamp {self._cmd_stamp_ms} ms): advancing with the last command "
+                    f"({self.lockstep_timeouts} timeouts so far)"
+                )
+
+    def _hold_until_first_lowcmd(self, msg) -> None:
+        """Lockstep start: repeat t = 0 (LowState, /clock) every 20 ms until a controller speaks."""
+        self.log("lockstep: holding at t = 0 until the first LowCmd")
+        while not self._stop.is_set():
+            with self._lock:
+                if self._cmd_seen:
+                    break
+            self.core.fill_lowstate(msg)
+            try:
+                self.endpoint.write(msg.finalize())
+                self.states_sent += 1
+            except RuntimeError as e:
+                self.log(f"LowState write failed: {e}")
+            self._publish_clock()
+            with self._lock:
+                self._cmd_arrived.wait_for(lambda: self._cmd_seen or self._stop.is_set(), 0.02)
+        self.log("lockstep: first LowCmd arrived, simulating")
+
     def status(self) -> dict:
         wall = time.perf_counter() - self._wall0
         return {
@@ -193,6 +285,9 @@ class SimRunner:
             "lowcmd_watchdog_trips": self.core.watchdog_trips,
             "pelvis_height": round(self.core.pelvis_height, 4),
             "motion_switcher": self.switcher.mode if self.switcher is not None else None,
+            "lockstep": bool(self.p["lockstep"]),
+            "lockstep_timeouts": self.lockstep_timeouts,
+            "lockstep_wait_s": round(self.lockstep_wait_s, 3),
         }
 
     # ------------------------------------------------------------------ loop
@@ -206,6 +301,11 @@ class SimRunner:
         duration = float(p["duration"])
         odom_every = max(1, round(1.0 / (float(p["odom_rate_hz"]) * period))) if p["odom_rate_hz"] > 0 else 0
         status_every = max(1, round(1.0 / (float(p["status_rate_hz"]) * period)))
+        clock_hz = float(p["clock_rate_hz"])
+        clock_every = max(1, round(1.0 / (clock_hz * period))) if clock_hz > 0 else 0
+        lockstep = bool(p["lockstep"])
+        ls_every = max(1, round(float(p["lockstep_period"]) / period))  # LowState periods per wait
+        ls_timeout = float(p["lockstep_timeout"])
         viewer = None
         if p["viewer"] and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             self.log("--viewer needs a display (DISPLAY/WAYLAND_DISPLAY unset): running headless")
@@ -219,15 +319,29 @@ class SimRunner:
         self.log(
             f"mujoco_sim: domain {p['dds_domain']} on {p['network_interface']!r}, "
             f"LowState {1 / period:.0f} Hz, "
-            f"dt {dt}, {'real time' if realtime else 'as fast as possible'}, band {p['elastic_band']}"
+            f"dt {dt}, {'real time' if realtime else 'as fast as possible'}, band {p['elastic_band']}, "
+            f"/clock {'%.0f Hz' % (1 / (clock_every * period)) if clock_every else 'off'}"
+            + (
+                f", lockstep every {ls_every * period * 1e3:.0f} ms (timeout {ls_timeout} s)"
+                if lockstep
+                else ""
+            )
         )
         core, msg, ep = self.core, self._state_msg, self.endpoint
+        if lockstep:
+            self._hold_until_first_lowcmd(msg)
         self._wall0 = time.perf_counter()
         next_t = self._wall0
         i = 0
         while not self._stop.is_set():
+            # lockstep: a command is applied only at a period boundary (the one it was waited for),
+            # held for the whole period, so LowCmds written between boundaries change nothing
+            take_cmd = not lockstep or i % ls_every == 0
             with self._lock:
-                cmd, self._pending_cmd = self._pending_cmd, None
+                if take_cmd:
+                    cmd, self._pending_cmd = self._pending_cmd, None
+                else:
+                    cmd = None
                 band, self._pending_band = self._pending_band, None
                 push, self._pending_push = self._pending_push, None
             if cmd is not None:
@@ -258,7 +372,10 @@ class SimRunner:
             except RuntimeError as e:
                 self.log(f"LowState write failed: {e}")
             i += 1
+            boundary = lockstep and i % ls_every == 0
             if self.node is not None:
+                if (clock_every and i % clock_every == 0) or boundary:
+                    self._publish_clock()
                 if odom_every and i % odom_every == 0:
                     self._publish_ground_truth()
                 if i % status_every == 0:
@@ -269,6 +386,10 @@ class SimRunner:
                 viewer.sync()
             if duration > 0 and core.time >= duration:
                 break
+            if boundary:
+                t_wait = time.perf_counter()
+                self._lockstep_wait(round(core.time * 1000), ls_timeout)
+                next_t += time.perf_counter() - t_wait  # waiting for the controller is not lateness
             if realtime:
                 next_t += period
                 delay = next_t - time.perf_counter()

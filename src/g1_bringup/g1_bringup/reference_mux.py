@@ -2,7 +2,9 @@
 
 Subscribes ``/reference_motion/<source>`` for each of ``sources`` (default cmg, player, external)
 and republishes the active one on ``/reference_motion`` the moment its message arrives (no extra
-latency). Logic in :mod:`g1_bringup.mux_core` (see its docstring for blends, fallback and heading).
+latency). Staleness and stamps run on the node clock; with ``use_sim_time`` a reference stamped
+ahead of the node's /clock (a lockstep simulator's tick not yet seen here) counts at its own stamp.
+Logic in :mod:`g1_bringup.mux_core` (see its docstring for blends, fallback and heading).
 
 Select at run time (both answer with a log line; the parameter service also returns the reason
 when a name is unknown):
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
@@ -49,10 +50,11 @@ def msg_to_motion(msg: ReferenceMotion) -> Motion:
     )
 
 
-def motion_to_msg(node: Node, m: Motion, frame_id: str = "") -> ReferenceMotion:
+def motion_to_msg(node: Node, m: Motion, frame_id: str = "", stamp=None) -> ReferenceMotion:
+    """``stamp`` (builtin_interfaces/Time): the time the motion is for; default the node clock's now."""
     msg = ReferenceMotion()
     msg.version = ReferenceMotion.VERSION
-    msg.header.stamp = node.get_clock().now().to_msg()
+    msg.header.stamp = node.get_clock().now().to_msg() if stamp is None else stamp
     msg.header.frame_id = frame_id
     msg.dt = float(m.dt)
     msg.source = m.source
@@ -88,6 +90,7 @@ class ReferenceMux(Node):
             self.get_logger().error(f"{exc}; starting with 'auto'")
             cfg.initial = "auto"
             self.core = MuxCore(cfg)
+        self.sim_time = bool(self.get_parameter("use_sim_time").value)
         self.pub = self.create_publisher(ReferenceMotion, out_topic, 10)
         self.pub_status = self.create_publisher(String, "~/status", 10)
         for name in sources:
@@ -104,9 +107,9 @@ class ReferenceMux(Node):
             f"selected '{self.core.selected}'"
         )
 
-    @staticmethod
-    def _now() -> float:
-        return time.monotonic()
+    def _now(self) -> float:
+        """Node clock (simulated time with use_sim_time), s."""
+        return self.get_clock().now().nanoseconds * 1e-9
 
     def _select(self, name: str, via: str) -> str:
         err = self.core.select(name)
@@ -134,7 +137,11 @@ class ReferenceMux(Node):
         return SetParametersResult(successful=True)
 
     def _on_input(self, name: str, msg: ReferenceMotion) -> None:
-        now = self._now()
+        now, stamp = self._now(), None
+        if self.sim_time and msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9 >= now:
+            # simulated time: the reference's own time when /clock has not caught up yet (lockstep
+            # runs then give the same blend and the same output stamp every time)
+            now, stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9, msg.header.stamp
         try:
             motion = msg_to_motion(msg)
         except (TypeError, ValueError) as exc:
@@ -147,7 +154,7 @@ class ReferenceMux(Node):
             self.get_logger().warning(f"{name}: reference rejected: {err}", throttle_duration_sec=2.0)
             return
         if out is not None:
-            self._publish(out)
+            self._publish(out, stamp=stamp)
 
     def _tick(self) -> None:
         out = self.core.tick(self._now())
@@ -156,8 +163,8 @@ class ReferenceMux(Node):
         if self.core.resolve(self._now()) != self._last_active:
             self._log_active()
 
-    def _publish(self, out: Motion) -> None:
-        self.pub.publish(motion_to_msg(self, out, frame_id=self.core.active or ""))
+    def _publish(self, out: Motion, stamp=None) -> None:
+        self.pub.publish(motion_to_msg(self, out, frame_id=self.core.active or "", stamp=stamp))
         if self.core.active != self._last_active:
             self._log_active()
 

@@ -252,14 +252,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_intermixed_args(argv)  # make sim puts launch args before and after ARGS
 
 
-def teleop_node(kind: str, profile: str, loop: bool) -> NodeSpec | None:
+def teleop_node(kind: str, profile: str, loop: bool, sim_time: bool = False) -> NodeSpec | None:
+    """``sim_time``: the graph has a ``use_sim_time`` argument (the profile then runs on /clock)."""
     if kind == "scripted":
+        params: dict[str, object] = {
+            "profile": profile,
+            "loop": loop,
+            "wait_for_policy": True,
+            "start_delay_s": 3.0,
+        }
+        if sim_time:
+            params["use_sim_time"] = Arg("use_sim_time")
         return NodeSpec(
             "scripted_teleop",
             "g1_bringup",
             "scripted_teleop",
             # starts once the bridge reports POLICY, +3 s: make sim releases the band 4 s after stand-up
-            parameters={"profile": profile, "loop": loop, "wait_for_policy": True, "start_delay_s": 3.0},
+            parameters=params,
             required=False,
         )
     if kind == "keyboard":
@@ -285,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         args["record"] = str(Path(opts.record).resolve())
         args["foxglove"] = "true"
     nodes = [n for n in graph.nodes if is_enabled(n, args)]
-    extra = teleop_node(opts.teleop, opts.profile, opts.loop)
+    extra = teleop_node(opts.teleop, opts.profile, opts.loop, sim_time="use_sim_time" in args)
     if extra is not None:
         nodes.append(extra)
     try:

@@ -32,6 +32,8 @@ def generate_launch_description():
         DeclareLaunchArgument("auto_policy", default_value='true', description='bridge enters POLICY by itself once fresh targets arrive'),
         DeclareLaunchArgument("band_release_s", default_value='0.0', description='release the elastic band this long after stand-up (0 = keep it on)'),
         DeclareLaunchArgument("lowcmd_timeout", default_value='0.0', description='sim damps when no LowCmd came for this long, s (emulated robot watchdog; 0 = hold the last)'),
+        DeclareLaunchArgument("use_sim_time", default_value='true', description="nodes run on the simulator's /clock: a stalled simulator trips no watchdog (docs/sim_time.md)"),
+        DeclareLaunchArgument("lockstep", default_value='false', description='simulator advances a 20 ms period only once its LowCmd arrived (evaluation; docs/sim_time.md)'),
         DeclareLaunchArgument("unitree_api", default_value='false', description="serve Unitree's G1 locomotion API (LocoClient, service 'sport') from this stack"),
         Node(
             package="g1_bringup",
@@ -40,7 +42,7 @@ def generate_launch_description():
             output="screen",
             parameters=[
                 PathJoinSubstitution([FindPackageShare("g1_bringup"), "config", 'mujoco_sim.yaml']),
-                {'dds_domain': LaunchConfiguration("dds_domain"), 'viewer': LaunchConfiguration("viewer"), 'band_auto_release_s': LaunchConfiguration("band_release_s"), 'lowcmd_timeout': LaunchConfiguration("lowcmd_timeout")},
+                {'dds_domain': LaunchConfiguration("dds_domain"), 'viewer': LaunchConfiguration("viewer"), 'band_auto_release_s': LaunchConfiguration("band_release_s"), 'lowcmd_timeout': LaunchConfiguration("lowcmd_timeout"), 'lockstep': LaunchConfiguration("lockstep")},
             ],
         ),
         Node(
@@ -50,7 +52,7 @@ def generate_launch_description():
             output="screen",
             parameters=[
                 PathJoinSubstitution([FindPackageShare("twist_controller"), "config", 'pd_bridge.yaml']),
-                {'robot': 'sim', 'dds_domain': LaunchConfiguration("dds_domain"), 'network_interface': 'lo', 'auto_stand': LaunchConfiguration("auto_stand"), 'auto_policy': LaunchConfiguration("auto_policy")},
+                {'robot': 'sim', 'dds_domain': LaunchConfiguration("dds_domain"), 'network_interface': 'lo', 'auto_stand': LaunchConfiguration("auto_stand"), 'auto_policy': LaunchConfiguration("auto_policy"), 'lockstep': LaunchConfiguration("lockstep"), 'use_sim_time': LaunchConfiguration("use_sim_time")},
             ],
         ),
         Node(
@@ -60,7 +62,7 @@ def generate_launch_description():
             output="screen",
             parameters=[
                 PathJoinSubstitution([FindPackageShare("cmg_generator"), "config", 'cmg_node.yaml']),
-                {'model_path': LaunchConfiguration("cmg_model_path"), 'cmd_vel_stamped': LaunchConfiguration("cmd_vel_stamped")},
+                {'model_path': LaunchConfiguration("cmg_model_path"), 'cmd_vel_stamped': LaunchConfiguration("cmd_vel_stamped"), 'use_sim_time': LaunchConfiguration("use_sim_time")},
             ],
             remappings=[('/reference_motion', '/reference_motion/cmg')],
         ),
@@ -71,7 +73,7 @@ def generate_launch_description():
             output="screen",
             parameters=[
                 PathJoinSubstitution([FindPackageShare("g1_bringup"), "config", 'motion_player.yaml']),
-                {'file': LaunchConfiguration("motion_file"), 'autoplay': LaunchConfiguration("motion_autoplay")},
+                {'file': LaunchConfiguration("motion_file"), 'autoplay': LaunchConfiguration("motion_autoplay"), 'use_sim_time': LaunchConfiguration("use_sim_time")},
             ],
         ),
         Node(
@@ -81,7 +83,7 @@ def generate_launch_description():
             output="screen",
             parameters=[
                 PathJoinSubstitution([FindPackageShare("g1_bringup"), "config", 'reference_mux.yaml']),
-                {'source': LaunchConfiguration("reference_source")},
+                {'source': LaunchConfiguration("reference_source"), 'use_sim_time': LaunchConfiguration("use_sim_time")},
             ],
         ),
         Node(
@@ -91,7 +93,7 @@ def generate_launch_description():
             output="screen",
             parameters=[
                 PathJoinSubstitution([FindPackageShare("twist_controller"), "config", 'policy_node.yaml']),
-                {'controller': LaunchConfiguration("controller"), 'policy_path': LaunchConfiguration("policy_path"), 'policy_compat': LaunchConfiguration("policy_compat")},
+                {'controller': LaunchConfiguration("controller"), 'policy_path': LaunchConfiguration("policy_path"), 'policy_compat': LaunchConfiguration("policy_compat"), 'use_sim_time': LaunchConfiguration("use_sim_time"), 'event_driven': LaunchConfiguration("lockstep")},
             ],
         ),
         Node(

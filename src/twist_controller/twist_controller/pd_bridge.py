@@ -14,6 +14,19 @@ pose on /joint_targets, a stand-in for the policy). Thin ROS shell: the logic is
   ``transport: ros`` (unitree_ros2's ``/lowcmd``/``/lowstate`` with the ``unitree_hg`` messages).
   Nothing is sent before the first LowState (its ``mode_machine`` is echoed in every LowCmd,
   ``mode_pr`` = 0 = PR). On shutdown a short burst of DAMPING commands is sent.
+* Time (docs/sim_time.md): on the robot (and whenever ``use_sim_time`` is false) every staleness
+  check runs on the machine's monotonic clock. With ``use_sim_time`` (simulation only; refused with
+  ``robot: real``) the state machine runs on simulated time: ``now`` is the newer of the node clock
+  (``/clock``) and the newest LowState ``tick``, and a LowState's own time is its tick, so a
+  simulator that is descheduled (time stands still) trips nothing, while LowState missing while
+  the simulator's clock runs on still trips ``state_timeout`` in simulated time.
+* ``lockstep`` (sim): LowCmd ``reserve[0]`` carries the simulated time (ms + 1) the command was
+  computed for: the newest LowState tick it saw, and once targets have arrived the older of that
+  and the targets' stamp, so the simulator's lockstep waits for the policy. The loop also wakes on
+  every control-boundary LowState and a LowCmd is written the moment targets arrive. The first
+  LowCmd waits for the first targets (up to ``lockstep_start_timeout`` s of wall time), so the
+  simulator, holding at t = 0 until then, starts once the whole chain is up: every run starts
+  the same way.
 """
 
 from __future__ import annotations
@@ -51,6 +64,9 @@ PARAMS = {
     "auto_stand": False,
     "auto_policy": False,
     "shutdown_damping_s": 0.1,
+    "lockstep": False,  # sim: wake on boundary LowStates, write LowCmd when targets arrive
+    "lockstep_period": 0.02,  # s of simulated time between the simulator's lockstep waits
+    "lockstep_start_timeout": 60.0,  # s of wall time to wait for the first targets before the first LowCmd
 }
 _SAFETY_KEYS = (
     "robot",
@@ -106,6 +122,8 @@ def check_params(p: dict) -> list[str]:
         errs.append(f"transport must be 'dds' or 'ros', not {p['transport']!r}")
     if p["robot"] == "real" and p["transport"] == "dds" and p["network_interface"] in ("", "lo"):
         errs.append("robot:=real needs network_interface set to the NIC on the robot's network (e.g. eth0)")
+    if p["robot"] == "real" and p.get("use_sim_time"):
+        errs.append("use_sim_time is for simulation only: the real robot runs on wall time")
     if not (0 < float(p["rate_hz"]) <= 1000):
         errs.append(f"rate_hz must be in (0, 1000], got {p['rate_hz']}")
     return errs
@@ -131,6 +149,17 @@ class PdBridge:
                 "robot:=real ignores auto_stand/auto_policy: every transition needs a SetMode request"
             )
         self.sm = SafetyStateMachine(cfg)
+        self.sim_time = bool(params.get("use_sim_time")) and params["robot"] == "sim"
+        self.lockstep = bool(params["lockstep"]) and self.sim_time
+        self._lockstep_ms = max(1, round(float(params["lockstep_period"]) * 1000))
+        self._tick_time = 0.0  # s, newest LowState tick (sim time)
+        self._state_tick_ms = None  # tick of the LowState the state machine last consumed
+        self._targets_stamp_ms = None  # header stamp (ms) of the newest accepted targets
+        self._last_pub_tick = None
+        self._wake = threading.Event()
+        self._t_created = time.monotonic()
+        self._start_gate = self.lockstep  # lockstep: no LowCmd before the first targets
+        self._send_lock = threading.Lock()
         self._lock = threading.Lock()
         self._latest_state = None  # (LowState, receive time)
         self._state_seq = 0
@@ -170,19 +199,48 @@ class PdBridge:
             f"iface={params['network_interface']!r} rate={params['rate_hz']} Hz; mode ZERO_TORQUE"
         )
 
+    # ------------------------------------------------------------------ time
+    def now(self) -> float:
+        """The state machine's clock: monotonic wall time, or simulated time with use_sim_time."""
+        if not self.sim_time:
+            return time.monotonic()
+        return max(self.node.get_clock().now().nanoseconds * 1e-9, self._tick_time)
+
     # ------------------------------------------------------------------ inputs
     def _on_state(self, msg) -> None:  # transport thread; CRC already checked
-        t = time.monotonic()
+        if self.sim_time:
+            tick = int(msg.get("tick")[0])
+            t = tick * 1e-3  # the simulated time it was produced at
+            wake = self.lockstep and tick % self._lockstep_ms == 0
+        else:
+            t, wake = time.monotonic(), False
         with self._lock:
             self._latest_state = (msg, t)
             self._state_seq += 1
+            if self.sim_time:
+                self._tick_time = max(self._tick_time, t)
+        if wake:
+            self._wake.set()
 
     def _on_targets(self, m) -> None:
-        now = time.monotonic()
+        now = self.now()
+        cmd = None
         with self._lock:
             old = self.sm.mode
             err = self.sm.update_targets(m.joint_names, m.position, m.velocity, m.effort, m.kp, m.kd, now=now)
+            if not err:
+                st = m.header.stamp
+                self._targets_stamp_ms = round(st.sec * 1000 + st.nanosec * 1e-6)
+            if self.lockstep:  # write at once (the simulator waits for it)
+                self._consume_state()
+                cmd = self.sm.step(now)
+                stamp = self._lowcmd_stamp(now)
             changed = self.sm.mode != old
+        if cmd is not None and self.mode_machine is not None:
+            try:
+                self._send(cmd, stamp)
+            except Exception as e:
+                self.log.error(f"LowCmd write failed: {e}")
         if err and now - self._last_reject_log > 1.0:
             self._last_reject_log = now
             self.log.warn(f"/joint_targets rejected: {err} ({self.sm.rejected_targets} so far)")
@@ -210,7 +268,7 @@ class PdBridge:
             if not ok:
                 self.log.warning(f"SetMode {req} from {source} refused: {why}")
                 return False, why
-        now = time.monotonic()
+        now = self.now()
         with self._lock:
             self._consume_state()
             old = self.sm.mode
@@ -228,8 +286,26 @@ class PdBridge:
         msg, t = self._latest_state
         self._used_seq = self._state_seq
         self.mode_machine = int(msg.get("mode_machine")[0])
+        self._state_tick_ms = int(msg.get("tick")[0])
         self.sm.update_state(msg.motor("q"), msg.motor("dq"), msg.imu("quaternion"), t)
         return True
+
+    def _lowcmd_stamp(self, now: float) -> int | None:
+        """Simulated time (ms) a LowCmd answers (call with the lock held; None on the robot): the
+        LowState tick it saw; in STAND_UP/POLICY with fresh targets the older of that and the
+        targets' stamp (the lockstep simulator then waits for the policy; stale or no targets, e.g.
+        a dead policy, do not hold it up once the bridge has damped)."""
+        if not self.sim_time or self._state_tick_ms is None:
+            return None
+        t = self.sm.targets
+        if (
+            self._targets_stamp_ms is None
+            or t is None
+            or self.sm.mode not in (Mode.STAND_UP, Mode.POLICY)
+            or now - t.stamp > self.sm.cfg.target_timeout
+        ):
+            return self._state_tick_ms
+        return min(self._state_tick_ms, self._targets_stamp_ms)
 
     # ------------------------------------------------------------------ outputs
     def _announce(self) -> None:
@@ -237,9 +313,9 @@ class PdBridge:
         self.publish_controller_state()
 
     def publish_controller_state(self) -> None:
-        now = time.monotonic()
+        now = self.now()
         cs = self._ControllerState()
-        cs.header.stamp = self.node.get_clock().now().to_msg()
+        cs.header.stamp = _time_msg(now) if self.sim_time else self.node.get_clock().now().to_msg()
         with self._lock:
             cs.mode = int(self.sm.mode)
             cs.mode_name = self.sm.mode.name
@@ -253,8 +329,9 @@ class PdBridge:
         cs.bad_crc_count = int(self.link.bad_crc)
         self.pub_cs.publish(cs)
 
-    def _publish_state(self, msg) -> None:
-        stamp = self.node.get_clock().now().to_msg()
+    def _publish_state(self, msg, t: float | None = None) -> None:
+        # simulated time the LowState was produced at, or the node clock's now
+        stamp = self.node.get_clock().now().to_msg() if t is None else _time_msg(t)
         js = self._JointState()
         js.header.stamp = stamp
         js.name = list(robot.G1_JOINT_NAMES)
@@ -275,14 +352,27 @@ class PdBridge:
         )
         self.pub_imu.publish(imu)
 
-    def _send(self, cmd) -> None:
+    def _send(self, cmd, stamp_ms: int | None = None) -> None:
         if self.switcher is not None and not self.switcher.allowed:
             return  # Unitree's controller is active (or unknown): do not fight it
-        c = self._cmd
-        c.fill(cmd.q, cmd.dq, cmd.tau, cmd.kp, cmd.kd, mode=1, mode_pr=int(self.p["mode_pr"]),
-               mode_machine=self.mode_machine or 0)  # fmt: skip
-        self.link.write(c.finalize())
-        self.lowcmd_count += 1
+        if self._start_gate:
+            if self._targets_stamp_ms is None:
+                if time.monotonic() - self._t_created < float(self.p["lockstep_start_timeout"]):
+                    return  # the lockstep simulator holds at t = 0 until the chain is up
+                self.log.warn(
+                    f"lockstep: no /joint_targets within {self.p['lockstep_start_timeout']} s: "
+                    "starting the simulation without them"
+                )
+            else:
+                self.log.info("lockstep: first targets arrived, the simulation starts")
+            self._start_gate = False
+        with self._send_lock:  # the loop and (lockstep) the targets callback both write
+            c = self._cmd
+            c.fill(cmd.q, cmd.dq, cmd.tau, cmd.kp, cmd.kd, mode=1, mode_pr=int(self.p["mode_pr"]),
+                   mode_machine=self.mode_machine or 0)  # fmt: skip
+            c.set("reserve", [0 if stamp_ms is None else stamp_ms + 1, 0, 0, 0])
+            self.link.write(c.finalize())
+            self.lowcmd_count += 1
 
     # ------------------------------------------------------------------ loop
     def stop(self) -> None:
@@ -292,37 +382,59 @@ class PdBridge:
         period = 1.0 / float(self.p["rate_hz"])
         pub_period = 1.0 / float(self.p["state_publish_hz"]) if self.p["state_publish_hz"] > 0 else math.inf
         cs_period = 1.0 / float(self.p["controller_state_rate_hz"])
+        pub_ms = 1000.0 * pub_period
         next_t = time.monotonic()
         last_pub = last_cs = last_tick = 0.0
         while not self._stop.is_set():
-            now = time.monotonic()
+            wall = time.monotonic()
             if last_tick:
-                self._loop_period += 0.05 * ((now - last_tick) - self._loop_period)
-            last_tick = now
+                self._loop_period += 0.05 * ((wall - last_tick) - self._loop_period)
+            last_tick = wall
+            self._wake.clear()
+            now = self.now()
             with self._lock:
                 fresh = self._consume_state()
                 old = self.sm.mode
                 cmd = self.sm.step(now)
                 changed = self.sm.mode != old
                 latest = self._latest_state
+                stamp = self._lowcmd_stamp(now)
+                tick = self._state_tick_ms
             if changed:
                 self._announce()
             if self.mode_machine is not None:  # nothing is sent before the robot has spoken
                 try:
-                    self._send(cmd)
+                    self._send(cmd, stamp)
                 except Exception as e:  # a transport error must not kill the loop
                     self.log.error(f"LowCmd write failed: {e}")
-            if fresh and now - last_pub >= pub_period:
-                last_pub = now
+            if fresh and self.sim_time:
+                # every LowState whose tick crosses a multiple of the publish period (sim time), so
+                # /joint_states carries the control-boundary states; a repeated tick (the lockstep
+                # simulator holding at t = 0) again after pub_period of wall time
+                if (
+                    self._last_pub_tick is None
+                    or tick // pub_ms > self._last_pub_tick // pub_ms
+                    or (tick == self._last_pub_tick and wall - last_pub >= pub_period)
+                ):
+                    self._last_pub_tick, last_pub = tick, wall
+                    self._publish_state(latest[0], latest[1])
+            elif fresh and wall - last_pub >= pub_period:
+                last_pub = wall
                 self._publish_state(latest[0])
-            if now - last_cs >= cs_period:
-                last_cs = now
+            if wall - last_cs >= cs_period:
+                last_cs = wall
                 self.publish_controller_state()
-            next_t += period
-            delay = next_t - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            elif delay < -0.1:
+            if self.lockstep:
+                # a control-boundary LowState wakes the loop early (answered at once, the schedule
+                # is kept); otherwise the next tick comes at next_t
+                if not self._wake.wait(max(0.0, next_t + period - time.monotonic())):
+                    next_t += period
+            else:
+                next_t += period
+                delay = next_t - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            if time.monotonic() - next_t > 0.1:
                 next_t = time.monotonic()
         self._shutdown_damping()
 
@@ -332,16 +444,24 @@ class PdBridge:
             return
         with self._lock:
             if self.sm.mode not in (Mode.ZERO_TORQUE, Mode.ESTOP):
-                self.sm._go(Mode.DAMPING, "bridge shutting down", time.monotonic())
+                self.sm._go(Mode.DAMPING, "bridge shutting down", self.now())
         t_end = time.monotonic() + float(self.p["shutdown_damping_s"])
         while time.monotonic() < t_end:
             with self._lock:
-                cmd = self.sm.command(time.monotonic())
+                cmd = self.sm.command(self.now())
             try:
                 self._send(cmd)
             except Exception:
                 break
             time.sleep(1.0 / float(self.p["rate_hz"]))
+
+
+def _time_msg(t: float):
+    """builtin_interfaces/Time for ``t`` seconds."""
+    from builtin_interfaces.msg import Time
+
+    ns = round(t * 1e9)
+    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
 
 
 def set_mode_client(request: str, timeout: float = 10.0) -> int:
@@ -417,6 +537,7 @@ def main(argv: list[str] | None = None) -> int:
     node = rclpy.create_node("pd_bridge")
     try:
         params = declare_params(node, PARAMS)
+        params["use_sim_time"] = bool(node.get_parameter("use_sim_time").value)
         errs = check_params(params)
     except ValueError as e:
         errs = [str(e)]

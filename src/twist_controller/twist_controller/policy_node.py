@@ -11,6 +11,11 @@ Thin ROS shell around ``PolicyRuntime``. Parameters:
   publishes targets and says so.
 * ``policy_compat`` (string): "" or "twist_upstream" (upstream TWIST student TorchScript).
 * ``rate_hz`` (50.0), ``reference_timeout`` (0.1 s), ``state_timeout`` (0.1 s).
+* ``event_driven`` (false): instead of a ``rate_hz`` timer, compute once per reference, the moment
+  both it and a joint state + IMU at least as new (header stamps) have arrived, and stamp the
+  targets with the reference's stamp (lockstep simulation, docs/sim_time.md).
+
+Staleness runs on the node clock: simulated time with ``use_sim_time``.
 
 On missing/stale/bad inputs it publishes no targets (the bridge then damps) and logs the reason,
 throttled. Publishes its per-step compute time on ``~/step_latency`` (std_msgs/Float32, seconds).
@@ -96,7 +101,12 @@ class PolicyNode(Node):
         self.create_subscription(Imu, "/imu", self._on_imu, qos_profile_sensor_data)
         self.pub_targets = self.create_publisher(JointTargets, "/joint_targets", 10)
         self.pub_latency = self.create_publisher(Float32, "~/step_latency", 10)
-        self.create_timer(1.0 / rate, self._tick)
+        self.event_driven = bool(self.declare_parameter("event_driven", False).value)
+        self._ref_stamp: int | None = None  # ns, newest accepted reference (event_driven)
+        self._done_stamp: int | None = None
+        self._js_stamp = self._imu_stamp = -1
+        if not self.event_driven:
+            self.create_timer(1.0 / rate, self._tick)
         self._last_reason = ""
         self._last_warn = -1e9
 
@@ -126,6 +136,23 @@ class PolicyNode(Node):
         err = self.runtime.set_reference(sample, self._now())
         if err:
             self._warn(f"reference rejected: {err}")
+        elif self.event_driven:
+            self._ref_stamp = _ns(msg.header.stamp)
+            self._maybe_step()
+
+    def _maybe_step(self) -> None:
+        """event_driven: one step per reference, once the state has caught up with it."""
+        r = self._ref_stamp
+        if r is None or r == self._done_stamp or min(self._js_stamp, self._imu_stamp) < r:
+            return
+        self._done_stamp = r
+        self._tick(stamp=self._ref_stamp_msg(r))
+
+    @staticmethod
+    def _ref_stamp_msg(ns: int):
+        from builtin_interfaces.msg import Time
+
+        return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
 
     def _on_joint_states(self, msg: JointState) -> None:
         if self.runtime is None:
@@ -145,6 +172,9 @@ class PolicyNode(Node):
         err = self.runtime.set_joint_state(q, dq, self._now())
         if err:
             self._warn(f"joint_states rejected: {err} (all 29 G1 joints must be present)")
+        elif self.event_driven:
+            self._js_stamp = _ns(msg.header.stamp)
+            self._maybe_step()
 
     def _on_imu(self, msg: Imu) -> None:
         if self.runtime is None:
@@ -153,8 +183,11 @@ class PolicyNode(Node):
         err = self.runtime.set_imu(np.array([o.w, o.x, o.y, o.z]), np.array([w.x, w.y, w.z]), self._now())
         if err:
             self._warn(f"imu rejected: {err}")
+        elif self.event_driven:
+            self._imu_stamp = _ns(msg.header.stamp)
+            self._maybe_step()
 
-    def _tick(self) -> None:
+    def _tick(self, stamp=None) -> None:
         if self.runtime is None:
             return
         result = self.runtime.step(self._now())
@@ -169,7 +202,7 @@ class PolicyNode(Node):
             self.get_logger().info("inputs fresh: commanding")
             self._last_reason = ""
         msg = JointTargets()
-        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.stamp = self.get_clock().now().to_msg() if stamp is None else stamp
         msg.joint_names = list(robot.G1_JOINT_NAMES)
         msg.position = result.targets.astype(np.float32)
         msg.velocity = np.zeros(robot.NUM_JOINTS, dtype=np.float32)
@@ -178,6 +211,10 @@ class PolicyNode(Node):
         msg.kd = result.kd.astype(np.float32)
         self.pub_targets.publish(msg)
         self.pub_latency.publish(Float32(data=float(result.compute_time)))
+
+
+def _ns(stamp) -> int:
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
 def main(argv: list[str] | None = None) -> int:
