@@ -556,7 +556,8 @@ def main(argv=None) -> int:
         "--combine",
         nargs="+",
         metavar="DIR[:CONTROLLERS]",
-        help="merge the results.json of earlier runs (DIR:a,b takes only controllers a and b; same protocol, e.g. student and experts run "
+        help="merge the results.json of earlier runs (DIR:a,b takes only controllers a and b; same "
+        "protocol, e.g. student and experts run "
         "separately) into one side-by-side report in --out; runs nothing",
     )
     args = ap.parse_args(argv)
