@@ -39,6 +39,9 @@ def main() -> int:
     ap.add_argument("--no-policy", action="store_true", help="skip the teacher-forward measurement")
     ap.add_argument("--timestep", type=float, help="override task.sim.timestep (e.g. 0.002, TWIST)")
     ap.add_argument("--decimation", type=int, help="override task.sim.decimation (e.g. 10, TWIST)")
+    ap.add_argument(
+        "--set", nargs="*", default=[], help="more config overrides, e.g. task.sim.self_collision=false"
+    )
     ap.add_argument("--json", help="write results here")
     args = ap.parse_args()
 
@@ -75,10 +78,12 @@ def main() -> int:
                 f"device={args.device}",
                 "run_dir=/tmp/bench_training_run",
                 *sim_over,
+                *args.set,
             ],
         )
         env = TrackingEnv(cfg.task)
         row = {"num_envs": n, "timestep": cfg.task.sim.timestep, "decimation": cfg.task.sim.decimation}
+        row.update({k: v for k, v in (a.split("=", 1) for a in args.set)})
         row["env_init_s"] = round(time.perf_counter() - t_init, 1)
         if hasattr(env.backend, "physics_step_rate"):
             row["physics_env_steps_per_s"] = round(env.backend.physics_step_rate(args.seconds))

@@ -11,7 +11,8 @@
 #
 # Stages (each under its own time limit, all logged to $OUT): versions + devices, the MJX-vs-CPU
 # test, then bench_training.py --backend mjx at 4096 and 1024 envs (and TWIST's 0.002 s x 10 at
-# 4096 if time is left). BUDGET_S caps the whole script.
+# 4096 if time is left). BUDGET_S caps the whole script. MODE=contacts instead skips the test and
+# compares floor-only contacts (task.sim.self_collision=false) with the default at 4096/16384 envs.
 set -u -o pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu_check_mjx}
@@ -38,11 +39,6 @@ print("devices", jax.devices())
 PY
 } 2>&1 | tee "$OUT/versions.log"
 
-echo "=== test_envs_mjx ($(left) s left)"
-timeout $(( $(left) - 150 )) python3 -m pytest -x -q -s -p no:cacheprovider src/twist_training/test/test_envs_mjx.py 2>&1 \
-  | tee "$OUT/test.log"
-echo "test rc=$?"
-
 bench() {  # name, args...
   local name=$1; shift
   local t=$(( $(left) - 5 ))
@@ -52,6 +48,20 @@ bench() {  # name, args...
     --json "$OUT/bench_$name.json" "$@" 2>&1 | tee "$OUT/bench_$name.log"
   echo "bench $name rc=$?"
 }
+
+if [ "${MODE:-check}" = contacts ]; then
+  bench 4096_floor --num-envs 4096 --set task.sim.self_collision=false
+  bench 16384_floor --num-envs 16384 --set task.sim.self_collision=false
+  bench 16384 --num-envs 16384
+  echo "total $(( $(date +%s) - T0 )) s"
+  exit 0
+fi
+
+echo "=== test_envs_mjx ($(left) s left)"
+timeout $(( $(left) - 150 )) python3 -m pytest -x -q -s -p no:cacheprovider src/twist_training/test/test_envs_mjx.py 2>&1 \
+  | tee "$OUT/test.log"
+echo "test rc=$?"
+
 bench 4096 --num-envs 4096
 bench 1024 --num-envs 1024
 bench 4096_twist --num-envs 4096 --timestep 0.002 --decimation 10

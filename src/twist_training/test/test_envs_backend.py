@@ -89,3 +89,33 @@ def test_training_model_without_visual_meshes_has_the_same_dynamics():
     np.testing.assert_allclose(lean.body_inertia, full.body_inertia)
     np.testing.assert_allclose(lean.key_qpos[0], full.key_qpos[0])
     assert lean.opt.timestep == 0.005
+
+
+def test_self_collision_off_keeps_floor_contacts_only():
+    """``sim.self_collision=False`` (MJX speed knob): robot geoms still touch the floor, not each other."""
+    import mujoco
+
+    from twist_training.backends.mujoco_cpu import build_training_model
+
+    on, off = build_training_model(SimConfig()), build_training_model(SimConfig(self_collision=False))
+    robot_geoms = (off.geom_bodyid != 0) & (off.geom_contype != 0)
+    assert robot_geoms.sum() == ((on.geom_bodyid != 0) & (on.geom_contype != 0)).sum() > 20
+    assert np.all(off.geom_conaffinity[robot_geoms] == 0)  # no robot-robot pair can collide
+    for m in (on, off):  # standing on the floor: the same foot contacts either way
+        d = mujoco.MjData(m)
+        mujoco.mj_resetDataKeyframe(m, d, 0)
+        mujoco.mj_forward(m, d)
+        assert d.ncon > 0
+        assert all(0 in (m.geom_bodyid[c.geom1], m.geom_bodyid[c.geom2]) for c in d.contact[: d.ncon])
+    # arms rolled into the torso, lifted off the floor: self-contacts with self-collision, none without
+    q = on.key_qpos[0].copy()
+    q[2] += 1.0  # lift off the floor
+    q[7 + robot.joint_index("left_shoulder_roll_joint")] = -1.5
+    q[7 + robot.joint_index("right_shoulder_roll_joint")] = 1.5
+    counts = []
+    for m in (on, off):
+        d = mujoco.MjData(m)
+        d.qpos[:] = q
+        mujoco.mj_forward(m, d)
+        counts.append(d.ncon)
+    assert counts[0] > 0 and counts[1] == 0, counts  # measured [7, 0]

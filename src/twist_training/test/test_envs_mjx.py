@@ -1,7 +1,10 @@
 """MJX backend against the MuJoCo CPU backend (skipped where JAX/MJX are not installed).
 
-This is the check to run first on a GPU machine: ``pytest src/twist_training/test/test_envs_mjx.py``.
-It has not run anywhere yet (no JAX here, no GPU in the session that wrote it).
+Status: PASSED on one NVIDIA H200 on 2026-12-04 (mujoco 4.0.0 + mujoco-mjx 3.17.0, jax 0.11.2 with
+the CUDA 13 plugin, Python 3.12; 83 s, of which ~72 s are the first-call compiles of the reset and
+step kernels) via ``scripts/gpu_check_mjx.sh``, and on CPU JAX 0.10.2 (Python 3.11; 4-10 min on a
+busy 2-core box, mostly XLA compile). It checks 10 policy steps only; longer rollouts and training
+with this backend are not verified (docs/training.md).
 """
 
 from __future__ import annotations

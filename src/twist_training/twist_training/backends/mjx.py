@@ -1,18 +1,34 @@
-"""MJX (MuJoCo XLA, JAX) GPU backend - UNVERIFIED.
+"""MJX (MuJoCo XLA, JAX) GPU backend - runs; verified on one H200 on 2026-12-04.
 
-Status: written against the ``mujoco.mjx`` API of mujoco 3.x/4.x without access to a GPU. It has
-NOT been run on a GPU; on this CPU box MJX compiles the G1 step in ~40 s and then steps far too
-slowly to test (see shared/spec/sim_perf.md). Treat the first GPU run as its test: run
-``scripts/bench_training.py --backend mjx --num-envs 4096`` and ``pytest -k backend`` with
-``--backend mjx`` on the GPU machine, and compare a short rollout against ``mujoco_cpu``.
+Versions: mujoco 4.0.0 (the project's) + mujoco-mjx 3.17.0 (the newest on PyPI; it requires
+mujoco>=3.17 and works with 4.0.0, which ships no ``mujoco.mjx`` of its own), jax/jaxlib 0.11.2 with
+the CUDA 13 plugin, Python 3.12 (``scripts/gpu_check_mjx.sh``). The same code passed
+``test_envs_mjx.py`` on CPU JAX 0.10.2 (Python 3.11), only much slower.
+
+Measured on the H200 (``bench_training.py --backend mjx --no-policy``; env steps = 50 Hz policy
+steps; task.motions = real clips + standing; details in docs/training.md):
+
+* test_envs_mjx.py passed (10 policy steps vs mujoco_cpu); first-call compile: reset 38 s, step 34 s;
+* 0.005 s x 4, all contacts: physics alone 9,103 env-steps/s at 1024 envs, 10,380 at 4096;
+  TrackingEnv.step (numpy task on the host) 4,891 / 5,299;
+* 0.002 s x 10 (TWIST), 4096 envs: physics 4,443, TrackingEnv 3,160 env-steps/s;
+* ``sim.self_collision=False`` (floor contacts only), 0.005 s x 4: physics 42,706 (4096 envs) and
+  48,420 (16384); TrackingEnv 11,047 / 8,751 - the host-side numpy task is then the bottleneck.
+
+Why all-contacts is slow: MJX has no broad phase and keeps a slot for every geom pair that may
+collide: 533 contacts / 1699 constraint rows per env with self-collision (the CPU engine sees ~18
+contacts standing), 64 / 285 floor-only. Not verified: a training run on the GPU (PPO/DAgger
+learning with this backend), rollouts longer than 10 steps against the CPU backend, the push forces
+and per-env randomisation under load, whether floor-only contacts train an equally good policy.
 
 Design: the same training MjModel as the CPU backend (position actuators, 0.9 x effort clip) is put
 on the device once; per-env domain randomization batches the affected model fields (friction,
-pelvis mass/COM, actuator gains, gravity) and vmaps over them. One policy step is a jitted
-``fori_loop`` of ``decimation`` ``mjx.step`` calls (the first with the end-effector push forces).
-The task stays in numpy: the state is copied to the host once per policy step (N x ~200 floats).
-Contact forces: ``mjx.rne_postconstraint`` when the installed MJX provides it; otherwise foot
-forces are estimated from penetration (flagged in ``self.contact_force_exact``).
+pelvis mass/COM, actuator gains, gravity) and vmaps over them. One policy step is one jitted, vmapped
+``fori_loop`` of ``decimation`` ``mjx.step`` calls (one traced copy; the end-effector push acts in
+the first substep), then ``mjx.rne_postconstraint`` for the contact forces. Resets run one jitted
+kernel over the whole batch with a mask (fixed shapes: one compile for any number of resets).
+Every kernel argument is committed to the device (a committed/uncommitted mix made jit compile the
+step a second time). The task stays in numpy: the state is copied to the host once per policy step.
 """
 
 from __future__ import annotations
@@ -35,7 +51,8 @@ class MjxBackend:
             from mujoco import mjx
         except ImportError as exc:  # pragma: no cover - depends on the machine
             raise ImportError(
-                "the mjx backend needs jax and mujoco-mjx (pip install mujoco-mjx jax[cuda12]); "
+                "the mjx backend needs jax and mujoco-mjx (verified: mujoco-mjx==3.17.0 with mujoco 4.0.0, "
+                "jax 0.11.2 + CUDA 13 plugin); "
                 "use --backend mujoco_cpu on machines without a GPU"
             ) from exc
         self.jax, self.jnp, self.mjx = jax, jnp, mjx

@@ -40,6 +40,10 @@ def build_training_model(sim_cfg):
     for mesh in list(spec.meshes):
         spec.delete(mesh)
     m = spec.compile()
+    if not getattr(sim_cfg, "self_collision", True):  # robot geoms collide with the world body only
+        robot_geoms = (m.geom_bodyid != 0) & ((m.geom_contype != 0) | (m.geom_conaffinity != 0))
+        m.geom_contype[robot_geoms], m.geom_conaffinity[robot_geoms] = 2, 0
+        m.geom_conaffinity[(m.geom_bodyid == 0) & (m.geom_contype != 0)] |= 2
     m.key_qpos[0] = default_qpos(m)
     m.actuator_forcerange[:] = (
         np.stack([-robot.TORQUE_LIMIT, robot.TORQUE_LIMIT], axis=1) * sim_cfg.torque_scale

@@ -28,12 +28,16 @@ TEACHER_FUTURE_STEPS: tuple[int, ...] = (1, *tuple(range(5, 100, 5)))
 
 @dataclass
 class SimConfig:
-    backend: str = "mujoco_cpu"  # mujoco_cpu | mjx (GPU, unverified) | isaacgym (untested)
+    backend: str = "mujoco_cpu"  # mujoco_cpu | mjx (GPU, runs; see docs/training.md) | isaacgym (untested)
     # CPU default: 0.005 s x 4 (50 Hz policy). TWIST: 0.002 s x 10. Both keep the policy at 50 Hz.
     timestep: float = 0.005
     decimation: int = 4
     threads: int = 1  # mujoco_cpu: >1 steps chunks of envs in a thread pool
     torque_scale: float = 0.9  # training torque clip = 0.9 x URDF effort (TWIST)
+    # False: robot geoms touch the floor only (no self-collision). MJX has no broad phase and keeps a
+    # contact slot for every possible pair (533 with self-collision, 1699 constraint rows); this is
+    # the knob for its speed (docs/training.md). Both backends honour it.
+    self_collision: bool = True
 
     @property
     def policy_dt(self) -> float:
