@@ -24,9 +24,7 @@ def _train_parser(name: str, what: str) -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     p.add_argument("--num-envs", type=int, help="parallel environments (task.num_envs)")
     p.add_argument("--device", help="torch device for the networks (cpu, cuda)")
-    p.add_argument(
-        "--backend", help="physics backend: mujoco_cpu | mjx (GPU, unverified) | isaacgym (untested)"
-    )
+    p.add_argument("--backend", help="physics backend: mujoco_cpu | mjx (GPU, runs) | isaacgym (untested)")
     p.add_argument(
         "--iterations", type=int, help="PPO iterations to run (each = num_steps_per_env x num_envs)"
     )
