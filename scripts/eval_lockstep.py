@@ -219,7 +219,10 @@ def _phases(mon, rec: LockstepRecorder, proc, segs, args, push_rng, quat_rotate,
     # 2) POLICY before the release, or the episode is not evaluated
     pump(t_rel - GRID_S, args.startup_timeout, "stand-up and hold")
     if not rec.modes or rec.modes[-1][1] != "POLICY":
-        raise RuntimeError(f"not in POLICY before the band release (modes {[m[1] for m in rec.modes]})")
+        raise RuntimeError(
+            f"not in POLICY before the band release at {t_rel:.2f} s (simulated time {rec.sim_t:.2f} s; "
+            f"modes {[(round(ns * 1e-9, 2), m) for ns, m, _ in rec.modes]})"
+        )
     before = [k for k in rec.odom if k < t_rel * 1e9]
     mode_before, pelvis_before = rec.modes[-1][1], rec.odom[max(before)][0][2] if before else float("nan")
     # 3) commands on the grid until t_end (or a fall)

@@ -73,6 +73,14 @@ class Monitor:
         self.rclpy = rclpy
         self.Twist, self.Bool = Twist, Bool
         self.node = rclpy.create_node("eval_stack")
+        # One executor for the node's lifetime, spun with a constant timeout: rclpy.spin_once(node)
+        # adds and removes the node on every call (as does a changing timeout), so each call ran
+        # only the first ready subscription in creation order and, with /odom and /joint_states
+        # always ready, the later ones (the lockstep recorder's /controller_state) starved
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
         n = self.node
         n.create_subscription(ControllerState, "/controller_state", self._on_cs, 10)
         n.create_subscription(Odometry, "/odom", self._on_odom, 10)
@@ -144,7 +152,8 @@ class Monitor:
             left = end - time.monotonic()
             if left <= 0:
                 break
-            self.rclpy.spin_once(self.node, timeout_sec=min(left, 0.005))
+            # a constant timeout: rclpy restarts its ready-handler round whenever the arguments change
+            self.executor.spin_once(timeout_sec=0.005)
 
     def send(self, vx=0.0, vy=0.0, wz=0.0):
         t = self.Twist()
@@ -514,6 +523,13 @@ def main(argv=None) -> int:
         help=f"comma-separated, evaluated side by side: {', '.join(CONTROLLERS)}",
     )
     ap.add_argument("--episodes", type=int, default=100)
+    ap.add_argument(
+        "--first-episode",
+        type=int,
+        default=0,
+        help="index of the first episode (its command seed is seed x 1000 + index): split a long "
+        "evaluation into parallel runs, then --combine them",
+    )
     ap.add_argument("--duration", type=float, default=20.0, help="s of commands after the band release")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ranges", default="trained", choices=("trained", "extended"))
@@ -671,7 +687,7 @@ def run_direct(args, controllers, results, out, t_all) -> None:
         c: DirectEvaluator(_policy_for(c, args), args.cmg or shipped_cmg_path(), cfg) for c in controllers
     }
     try:
-        for i in range(args.episodes):
+        for i in range(args.first_episode, args.first_episode + args.episodes):
             segs = command_sequence(args.seed * 1000 + i, args.duration, args.ranges)
             for c, ev in evaluators.items():
                 ep = {"episode": i, "controller": c, "commands": segs, "error": None, **ev.run(segs, seed=i)}
@@ -696,7 +712,7 @@ def run_graph(args, controllers, results, out, t_all, command_sequence) -> None:
 
         episode = partial(eval_lockstep.run_episode, sys.modules[__name__])
     try:
-        for i in range(args.episodes):
+        for i in range(args.first_episode, args.first_episode + args.episodes):
             segs = command_sequence(args.seed * 1000 + i, args.duration, args.ranges)
             for c in controllers:
                 ep = episode(mon, i, segs, args, out, c)
