@@ -56,7 +56,22 @@ class LockstepRecorder:
         n.create_subscription(ControllerState, "/controller_state", self._on_cs, 100)
         self.reset()
 
+    def drain(self, mon, quiet_s: float = 0.1, limit_s: float = 5.0) -> None:
+        """Run the callbacks still queued from the previous episode's (stopped) stack: its /clock
+        and stamped samples would otherwise land in the next episode (its /clock at 25 s let
+        every later episode skip its start-up)."""
+        end = time.monotonic() + limit_s
+        while time.monotonic() < end:
+            before = self.callbacks
+            mon.spin(quiet_s)
+            if self.callbacks == before:
+                break
+
     def reset(self) -> None:
+        self.callbacks = 0
+        # a new simulator starts at t = 0 and holds there until the chain is up: /clock beyond 1 s
+        # before that is a straggler from the previous episode
+        self.fresh = False
         self.sim_t = 0.0
         self.odom: dict[int, tuple] = {}
         self.q: dict[int, np.ndarray] = {}
@@ -65,9 +80,18 @@ class LockstepRecorder:
         self.tau: dict[int, np.ndarray] = {}  # |effort| by stamp
 
     def _on_clock(self, m) -> None:
-        self.sim_t = max(self.sim_t, _ns(m.clock) * 1e-9)
+        self.callbacks += 1
+        t = _ns(m.clock) * 1e-9
+        if not self.fresh:
+            if t > 1.0:
+                return
+            self.fresh = True
+        self.sim_t = max(self.sim_t, t)
 
     def _on_odom(self, m) -> None:
+        self.callbacks += 1
+        if not self.fresh:
+            return
         p, o = m.pose.pose.position, m.pose.pose.orientation
         lv, av = m.twist.twist.linear, m.twist.twist.angular
         self.odom[_ns(m.header.stamp)] = (
@@ -78,6 +102,9 @@ class LockstepRecorder:
         )
 
     def _on_js(self, m) -> None:
+        self.callbacks += 1
+        if not self.fresh:
+            return
         ns = _ns(m.header.stamp)
         self.q[ns] = np.asarray(m.position, dtype=float)
         if len(m.effort) == len(m.position) and len(m.effort):
@@ -89,10 +116,16 @@ class LockstepRecorder:
         return np.max(taus, axis=0) if taus else None
 
     def _on_ref(self, m) -> None:
+        self.callbacks += 1
+        if not self.fresh:
+            return
         if m.frames:
             self.q_ref[_ns(m.header.stamp)] = np.asarray(m.frames[0].joint_positions, dtype=float)
 
     def _on_cs(self, m) -> None:
+        self.callbacks += 1
+        if not self.fresh:
+            return
         if not self.modes or self.modes[-1][1] != m.mode_name:
             self.modes.append((_ns(m.header.stamp), m.mode_name, m.last_transition))
 
@@ -121,6 +154,7 @@ def run_episode(es, mon, idx: int, segs: list[dict], args, out: Path, controller
     from twist_controller import robot
 
     rec = mon.lockstep
+    rec.drain(mon)
     rec.reset()
     mon.reset()
     dds = args.dds_domain

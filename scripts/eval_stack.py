@@ -330,7 +330,7 @@ def run_episode(mon: Monitor, idx: int, segs: list[dict], args, out: Path, contr
 
 METRICS = (  # (key, label, format)
     ("falls", "falls", "{}"),
-    ("falls_by_kind", "falls by kind (pelvis/tilt/watchdog/other)", "{}"),
+    ("falls_by_kind", "falls by kind (pelvis/tilt/limit/watchdog/other)", "{}"),
     ("mean_time_to_fall_s", "mean time to fall [s]", "{:.1f}"),
     ("vel_err_xy_moving_mps", "velocity error moving, stride-avg [m/s]", "{:.3f}"),
     ("yaw_rate_err_moving_radps", "yaw-rate error moving, stride-avg [rad/s]", "{:.3f}"),

@@ -107,13 +107,17 @@ def episode_metrics(rows: np.ndarray, dt: float = 0.02, settle: float = SETTLE_S
 
 def fall_kind(reason: str | None) -> str | None:
     """pelvis: below the height threshold; tilt: the bridge's tilt guard (the robot was falling);
-    watchdog: a staleness watchdog (a late message on a loaded machine, not the policy); other."""
+    limit: the bridge's joint-limit guard (a joint driven past its range, e.g. an ankle under a push;
+    on the robot the bridge damps then, so it counts as a fall); watchdog: a staleness watchdog (a
+    late message on a loaded machine, not the policy); other."""
     if not reason:
         return None
     if reason.startswith("pelvis"):
         return "pelvis"
     if "tilt" in reason:
         return "tilt"
+    if "joint limit" in reason:
+        return "limit"
     if "stale" in reason:
         return "watchdog"
     return "other"
@@ -135,7 +139,7 @@ def summarize(episodes: list[dict]) -> dict:
         "falls": len(falls),
         "falls_by_kind": {
             k: sum(fall_kind(e.get("fall_reason")) == k for e in falls)
-            for k in ("pelvis", "tilt", "watchdog", "other")
+            for k in ("pelvis", "tilt", "limit", "watchdog", "other")
         },
         "fall_times_s": sorted(round(e["fall_time_s"], 2) for e in falls if e.get("fall_time_s") is not None),
         "mean_time_to_fall_s": float(np.mean([e["fall_time_s"] for e in falls])) if falls else None,
