@@ -94,6 +94,7 @@ class CMGNode(Node):
         self._was_stale = True
         self._period_ns = round(1e9 / rate)
         self._last_k: int | None = None
+        self._last_tick_ns = -1
         self._last_msg: ReferenceMotion | None = None
         self._last_pub_wall = 0.0
         if self.get_parameter("use_sim_time").value:
@@ -111,13 +112,17 @@ class CMGNode(Node):
         t_ns = msg.clock.sec * 1_000_000_000 + msg.clock.nanosec
         k = t_ns // self._period_ns
         if self._last_k is None or k > self._last_k:
-            self._last_k = k
+            self._last_k, self._last_tick_ns = k, t_ns
             self._tick(t_ns * 1e-9, msg.clock)
         elif k < self._last_k:  # time went backwards (simulator restarted): start again
             self.get_logger().warning("simulated time went backwards: restarting the tick grid")
-            self._last_k = k
+            self._last_k, self._last_tick_ns = k, t_ns
             self._tick(t_ns * 1e-9, msg.clock)
-        elif self._last_msg is not None and time.monotonic() - self._last_pub_wall >= 0.1:
+        elif (
+            t_ns == self._last_tick_ns  # time stands still (a lockstep simulator holding at t = 0)
+            and self._last_msg is not None
+            and time.monotonic() - self._last_pub_wall >= 0.1
+        ):
             self._last_pub_wall = time.monotonic()
             self.pub.publish(self._last_msg)  # time stands still: repeat for late subscribers
 

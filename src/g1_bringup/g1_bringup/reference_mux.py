@@ -2,8 +2,8 @@
 
 Subscribes ``/reference_motion/<source>`` for each of ``sources`` (default cmg, player, external)
 and republishes the active one on ``/reference_motion`` the moment its message arrives (no extra
-latency). Staleness and stamps run on the node clock; with ``use_sim_time`` a reference stamped
-ahead of the node's /clock (a lockstep simulator's tick not yet seen here) counts at its own stamp.
+latency). Staleness and stamps run on the node clock; with ``use_sim_time`` the output keeps the
+source's stamp, and a reference stamped ahead of the node's /clock counts at its own stamp.
 Logic in :mod:`g1_bringup.mux_core` (see its docstring for blends, fallback and heading).
 
 Select at run time (both answer with a log line; the parameter service also returns the reason
@@ -138,10 +138,11 @@ class ReferenceMux(Node):
 
     def _on_input(self, name: str, msg: ReferenceMotion) -> None:
         now, stamp = self._now(), None
-        if self.sim_time and msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9 >= now:
-            # simulated time: the reference's own time when /clock has not caught up yet (lockstep
-            # runs then give the same blend and the same output stamp every time)
-            now, stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9, msg.header.stamp
+        if self.sim_time:
+            # simulated time: the output keeps the source's stamp (a repeated message stays the
+            # same reference downstream), and a reference stamped ahead of this node's /clock (a
+            # lockstep tick not seen here yet) counts at its own time: same blend every run
+            now, stamp = max(now, msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9), msg.header.stamp
         try:
             motion = msg_to_motion(msg)
         except (TypeError, ValueError) as exc:

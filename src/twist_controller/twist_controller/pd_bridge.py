@@ -233,6 +233,7 @@ class PdBridge:
                 self._targets_stamp_ms = round(st.sec * 1000 + st.nanosec * 1e-6)
             if self.lockstep:  # write at once (the simulator waits for it)
                 self._consume_state()
+                now = self.now()
                 cmd = self.sm.step(now)
                 stamp = self._lowcmd_stamp(now)
             changed = self.sm.mode != old
@@ -355,7 +356,9 @@ class PdBridge:
     def _send(self, cmd, stamp_ms: int | None = None) -> None:
         if self.switcher is not None and not self.switcher.allowed:
             return  # Unitree's controller is active (or unknown): do not fight it
-        if self._start_gate:
+        with self._send_lock:
+            gate = self._start_gate
+        if gate:
             if self._targets_stamp_ms is None:
                 if time.monotonic() - self._t_created < float(self.p["lockstep_start_timeout"]):
                     return  # the lockstep simulator holds at t = 0 until the chain is up
@@ -363,9 +366,10 @@ class PdBridge:
                     f"lockstep: no /joint_targets within {self.p['lockstep_start_timeout']} s: "
                     "starting the simulation without them"
                 )
-            else:
-                self.log.info("lockstep: first targets arrived, the simulation starts")
-            self._start_gate = False
+            with self._send_lock:
+                if self._start_gate and self._targets_stamp_ms is not None:
+                    self.log.info("lockstep: first targets arrived, the simulation starts")
+                self._start_gate = False
         with self._send_lock:  # the loop and (lockstep) the targets callback both write
             c = self._cmd
             c.fill(cmd.q, cmd.dq, cmd.tau, cmd.kp, cmd.kd, mode=1, mode_pr=int(self.p["mode_pr"]),
@@ -391,9 +395,9 @@ class PdBridge:
                 self._loop_period += 0.05 * ((wall - last_tick) - self._loop_period)
             last_tick = wall
             self._wake.clear()
-            now = self.now()
             with self._lock:
                 fresh = self._consume_state()
+                now = self.now()  # after the state: its tick counts (lockstep: the same now every run)
                 old = self.sm.mode
                 cmd = self.sm.step(now)
                 changed = self.sm.mode != old
