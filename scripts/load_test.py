@@ -110,11 +110,15 @@ def run(seconds: float, sim_time: bool, lockstep: bool, hogs: int, ros_domain: i
         hog_procs = start_hogs(hogs)
         t_launch = time.monotonic()
         stack.start()
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 600
         while mode() != "POLICY":
             if time.monotonic() > deadline:
                 raise RuntimeError("stack never reached POLICY:\n" + stack.log("pd_bridge")[-1500:])
-            time.sleep(0.2)
+            if mode() == "DAMPING":  # a start-up trip (counted below): stand up again and go on
+                set_mode(1)
+            elif mode() == "STAND_UP":
+                set_mode(2)  # refused until the stand-up finished (auto_policy does not re-fire)
+            time.sleep(0.3)
         startup = {
             "to_policy_s": round(time.monotonic() - t_launch, 1),
             "trips": [c for c in cs if c[1] == "DAMPING"],
