@@ -16,9 +16,11 @@ help:
 setup:
 	@bash scripts/setup.sh
 
-# The demo: the band is released 4 s after stand-up (the controller then walks the scripted profile).
+# The demo: the band is released 2 s after the policy takes over (the scripted profile starts 1 s later).
+# Lockstep: the simulator waits for the controller each 20 ms, so a busy machine slows the simulation
+# down instead of tripping the robot (docs/sim_time.md); ARGS="lockstep:=false" runs in real time.
 sim: setup
-	@source scripts/env.sh && install/lib/g1_bringup/stack band_release_s:=4 $(ARGS)
+	@source scripts/env.sh && install/lib/g1_bringup/stack band_release_s:=2 lockstep:=true $(ARGS)
 
 lint: setup
 	@source scripts/env.sh && ruff check . && ruff format --check .

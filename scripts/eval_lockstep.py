@@ -148,7 +148,12 @@ def release_time(hold: float, stand_s: float = 2.0, margin: float = 0.5) -> floa
 
 
 def stack_args(release_s: float) -> list[str]:
-    return ["lockstep:=true", "cmd_vel_stamped:=true", f"band_release_s:={release_s:.2f}"]
+    return [
+        "lockstep:=true",
+        "cmd_vel_stamped:=true",
+        f"band_release_s:={release_s:.2f}",
+        "band_release_after:=stand",  # an absolute simulated time: the stand-up starts at t = 0
+    ]
 
 
 def run_episode(es, mon, idx: int, segs: list[dict], args, out: Path, controller: str) -> dict:

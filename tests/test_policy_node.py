@@ -48,14 +48,16 @@ def _inputs(node):
     return js, imu, ref
 
 
+def start_policy_node(ros_env, *params: str) -> subprocess.Popen:
+    """policy_node as a separate process with -p NAME:=VALUE parameters (output captured)."""
+    args = [str(EXE), "--ros-args"]
+    for p in params:
+        args += ["-p", p]
+    return subprocess.Popen(args, env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
 def test_policy_node_commands_on_fresh_inputs_and_goes_quiet_on_stale_or_bad(ros_env, policy_file):
-    proc = subprocess.Popen(
-        [str(EXE), "--ros-args", "-p", f"policy_path:={policy_file}"],
-        env=ros_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_policy_node(ros_env, f"policy_path:={policy_file}")
     rclpy.init()
     try:
         node = rclpy.create_node("policy_node_tester")
@@ -121,13 +123,7 @@ def test_policy_node_runs_the_expert_with_its_own_gains_from_the_command(ros_env
     from twist_controller.expert import expert_path
 
     own = {p.key: p.value for p in onnx.load(str(expert_path("fastsac"))).metadata_props}
-    proc = subprocess.Popen(
-        [str(EXE), "--ros-args", "-p", "controller:=expert_fastsac"],
-        env=ros_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_policy_node(ros_env, "controller:=expert_fastsac")
     rclpy.init()
     try:
         node = rclpy.create_node("policy_node_expert_tester")

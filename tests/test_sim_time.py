@@ -207,7 +207,7 @@ def test_lowstate_gap_trips_in_sim_time(ros_env, tmp_path, graph):
                 if state["lowstate"]:
                     core.fill_lowstate(msg)
                     robot.write(msg.finalize())
-                if round(core.time * 1000) % 4 == 0:  # /clock at 250 Hz, as mujoco_sim
+                if round(core.time * 1000) % 20 == 0:  # /clock at 50 Hz, as mujoco_sim
                     ns = round(core.time * 1e9)
                     c = graph.Clock()
                     c.clock.sec, c.clock.nanosec = ns // 1_000_000_000, ns % 1_000_000_000

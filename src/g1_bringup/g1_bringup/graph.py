@@ -125,7 +125,10 @@ def _control_nodes(sim: dict[str, object] | None = None) -> tuple[NodeSpec, ...]
                 "policy_path": Arg("policy_path"),
                 "policy_compat": Arg("policy_compat"),
                 **sim,
-                **({"event_driven": Arg("lockstep")} if sim else {}),
+                # sim graph: one step per reference, once the state has caught up with it (a 50 Hz
+                # timer on /clock can fire before the executor delivered the queued inputs and
+                # call them stale; docs/sim_time.md)
+                **({"event_driven": True} if sim else {}),
             },
         ),
     )
@@ -194,7 +197,14 @@ def sim_graph() -> Graph:
         LaunchArgument("auto_stand", "true", "bridge stands the robot up by itself at start-up"),
         LaunchArgument("auto_policy", "true", "bridge enters POLICY by itself once fresh targets arrive"),
         LaunchArgument(
-            "band_release_s", "0.0", "release the elastic band this long after stand-up (0 = keep it on)"
+            "band_release_s",
+            "0.0",
+            "release the elastic band this long after the bridge enters POLICY (0 = keep it on)",
+        ),
+        LaunchArgument(
+            "band_release_after",
+            "policy",
+            "band_release_s counts from: policy (the bridge's first POLICY) or stand (legs powered)",
         ),
         LaunchArgument(
             "lowcmd_timeout",
@@ -224,6 +234,7 @@ def sim_graph() -> Graph:
                 "dds_domain": Arg("dds_domain"),
                 "viewer": Arg("viewer"),
                 "band_auto_release_s": Arg("band_release_s"),
+                "band_release_after": Arg("band_release_after"),
                 "lowcmd_timeout": Arg("lowcmd_timeout"),
                 "lockstep": Arg("lockstep"),
             },

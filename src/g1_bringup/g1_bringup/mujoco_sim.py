@@ -57,6 +57,7 @@ PARAMS = {
     "band_damping": 300.0,
     "band_lift": 0.03,
     "band_auto_release_s": 0.0,
+    "band_release_after": "stand",  # or "policy": count from the bridge's first POLICY (/controller_state)
     "lowcmd_timeout": 0.0,  # s, > 0: damp when no LowCmd arrived for this long (0 = hold the last)
     "push_duration_s": 0.2,  # s each /sim/push force (geometry_msgs/Vector3, N, world frame) lasts
     "mode_machine": 5,
@@ -68,7 +69,7 @@ PARAMS = {
     "base_frame": "pelvis",
     "viewer": False,
     "duration": 0.0,  # s of simulated time, 0 = run until stopped
-    "clock_rate_hz": 250.0,  # /clock (simulated time) rate; 0 = no /clock
+    "clock_rate_hz": 50.0,  # /clock (simulated time) rate, one per 20 ms control period; 0 = no /clock
     "lockstep": False,  # advance a control period only when its LowCmd arrived (docs/sim_time.md)
     "lockstep_period": 0.02,  # s of simulated time per lockstep wait (the 50 Hz control period)
     "lockstep_timeout": 2.0,  # s of wall time to wait for a period's LowCmd before advancing anyway
@@ -99,6 +100,7 @@ class SimRunner:
                 band_damping=float(params["band_damping"]),
                 band_lift=float(params["band_lift"]),
                 band_auto_release_s=float(params["band_auto_release_s"]),
+                band_release_after=str(params["band_release_after"]),
                 lowcmd_timeout=float(params["lowcmd_timeout"]),
                 mode_machine=int(params["mode_machine"]),
             )
@@ -186,6 +188,10 @@ class SimRunner:
         from geometry_msgs.msg import Vector3
 
         node.create_subscription(Vector3, "/sim/push", self._on_push, 10)
+        if self.p["band_release_after"] == "policy":
+            from twist_msgs.msg import ControllerState
+
+            node.create_subscription(ControllerState, "/controller_state", self._on_controller_state, 10)
         try:
             from geometry_msgs.msg import TransformStamped
             from tf2_msgs.msg import TFMessage
@@ -194,6 +200,11 @@ class SimRunner:
             self._tf_pub = node.create_publisher(TFMessage, "/tf", 10)
         except ImportError:
             self.log("tf2_msgs is not installed: /tf is not published (ground truth is on /odom)")
+
+    def _on_controller_state(self, msg) -> None:
+        if msg.mode_name == "POLICY":
+            with self._lock:
+                self.core.note_policy_started()
 
     def _publish_ground_truth(self) -> None:
         gt = self.core.ground_truth()

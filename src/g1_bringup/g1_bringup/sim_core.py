@@ -51,6 +51,11 @@ class SimConfig:
     # > 0: switch the band off this many simulated seconds after the leg motors first all get kp > 0
     # (a person lowering the hoist once the robot stands; for unattended demos). 0 = never.
     band_auto_release_s: float = 0.0
+    # "stand": count band_auto_release_s from the legs' first kp > 0; "policy": from
+    # note_policy_started() (the sim graph: the bridge reported POLICY; standing up and the
+    # policy's start-up can take seconds on a busy machine, and a release before the policy
+    # runs leaves the robot to the stand-up PD hold, which does not balance)
+    band_release_after: str = "stand"
     # > 0: damp (kp = 0, kd = the bridge's DAMPING gains) when no LowCmd arrived for this many
     # simulated seconds, until the next one (a robot-side watchdog). 0 = hold the last command.
     lowcmd_timeout: float = 0.0
@@ -109,6 +114,11 @@ class SimCore:
         self._quat = np.zeros(4)
         self.band_enabled = self.cfg.elastic_band
         self._legs_powered_at: float | None = None
+        self._release_anchor: float | None = None  # band_auto_release_s counts from here
+        if self.cfg.band_release_after not in ("stand", "policy"):
+            raise ValueError(
+                f"band_release_after must be 'stand' or 'policy', not {self.cfg.band_release_after!r}"
+            )
         self.band_anchor = np.zeros(3)
         self.command = MotorCommand.zero_torque()
         if not (self.cfg.lowcmd_timeout >= 0 and math.isfinite(self.cfg.lowcmd_timeout)):
@@ -125,6 +135,7 @@ class SimCore:
         mujoco.mj_forward(self.model, self.data)
         self._torso_stand_z = float(self.data.xipos[self._torso][2])
         self._legs_powered_at = None
+        self._release_anchor = None
         self.set_band(self.band_enabled)
         self._install(MotorCommand.zero_torque())
         self._last_cmd_time = None
@@ -187,6 +198,13 @@ class SimCore:
         self.command = MotorCommand(q, dq, tau, kp, kd, en)
         if self._legs_powered_at is None and np.all(kp[:12] > 0):
             self._legs_powered_at = self.time
+            if self.cfg.band_release_after == "stand":
+                self._release_anchor = self.time
+
+    def note_policy_started(self) -> None:
+        """The controller reports its policy runs: anchors the band release (band_release_after)."""
+        if self._release_anchor is None and self.cfg.band_release_after == "policy":
+            self._release_anchor = self.time
 
     def motor_torque(self) -> np.ndarray:
         """Torque each motor applies now (N*m), after the limit clip."""
@@ -243,8 +261,8 @@ class SimCore:
         if (
             self.band_enabled
             and t_rel > 0
-            and self._legs_powered_at is not None
-            and self.time - self._legs_powered_at >= t_rel
+            and self._release_anchor is not None
+            and self.time - self._release_anchor >= t_rel
         ):
             self.set_band(False)
             released = True

@@ -30,7 +30,8 @@ def generate_launch_description():
         DeclareLaunchArgument("viewer", default_value='false', description='open the MuJoCo viewer'),
         DeclareLaunchArgument("auto_stand", default_value='true', description='bridge stands the robot up by itself at start-up'),
         DeclareLaunchArgument("auto_policy", default_value='true', description='bridge enters POLICY by itself once fresh targets arrive'),
-        DeclareLaunchArgument("band_release_s", default_value='0.0', description='release the elastic band this long after stand-up (0 = keep it on)'),
+        DeclareLaunchArgument("band_release_s", default_value='0.0', description='release the elastic band this long after the bridge enters POLICY (0 = keep it on)'),
+        DeclareLaunchArgument("band_release_after", default_value='policy', description="band_release_s counts from: policy (the bridge's first POLICY) or stand (legs powered)"),
         DeclareLaunchArgument("lowcmd_timeout", default_value='0.0', description='sim damps when no LowCmd came for this long, s (emulated robot watchdog; 0 = hold the last)'),
         DeclareLaunchArgument("use_sim_time", default_value='true', description="nodes run on the simulator's /clock: a stalled simulator trips no watchdog (docs/sim_time.md)"),
         DeclareLaunchArgument("lockstep", default_value='false', description='simulator advances a 20 ms period only once its LowCmd arrived (evaluation; docs/sim_time.md)'),
@@ -42,7 +43,7 @@ def generate_launch_description():
             output="screen",
             parameters=[
                 PathJoinSubstitution([FindPackageShare("g1_bringup"), "config", 'mujoco_sim.yaml']),
-                {'dds_domain': LaunchConfiguration("dds_domain"), 'viewer': LaunchConfiguration("viewer"), 'band_auto_release_s': LaunchConfiguration("band_release_s"), 'lowcmd_timeout': LaunchConfiguration("lowcmd_timeout"), 'lockstep': LaunchConfiguration("lockstep")},
+                {'dds_domain': LaunchConfiguration("dds_domain"), 'viewer': LaunchConfiguration("viewer"), 'band_auto_release_s': LaunchConfiguration("band_release_s"), 'band_release_after': LaunchConfiguration("band_release_after"), 'lowcmd_timeout': LaunchConfiguration("lowcmd_timeout"), 'lockstep': LaunchConfiguration("lockstep")},
             ],
         ),
         Node(
@@ -93,7 +94,7 @@ def generate_launch_description():
             output="screen",
             parameters=[
                 PathJoinSubstitution([FindPackageShare("twist_controller"), "config", 'policy_node.yaml']),
-                {'controller': LaunchConfiguration("controller"), 'policy_path': LaunchConfiguration("policy_path"), 'policy_compat': LaunchConfiguration("policy_compat"), 'use_sim_time': LaunchConfiguration("use_sim_time"), 'event_driven': LaunchConfiguration("lockstep")},
+                {'controller': LaunchConfiguration("controller"), 'policy_path': LaunchConfiguration("policy_path"), 'policy_compat': LaunchConfiguration("policy_compat"), 'use_sim_time': LaunchConfiguration("use_sim_time"), 'event_driven': True},
             ],
         ),
         Node(

@@ -15,6 +15,7 @@ from twist_controller.safety import (
     SafetyStateMachine,
     TargetError,
     parse_targets,
+    sim_now,
     tilt_of,
 )
 
@@ -287,16 +288,33 @@ def test_estop_from_every_state_latches_until_reset(mode):
 # ------------------------------------------------------------------------------- automation
 def test_auto_stand_once_in_sim_only():
     sm = make(auto_stand=True)
-    run(sm, 0.0, 0.01)
+    run(sm, 0.0, 0.99)
+    assert sm.mode == Mode.ZERO_TORQUE, "auto_stand waits for 1 s of steady LowState"
+    run(sm, 0.99, 1.01)
     assert sm.mode == Mode.STAND_UP
-    sm.request(Request.DAMP, 0.01)
-    run(sm, 0.01, 1.0)
+    sm.request(Request.DAMP, 1.01)
+    run(sm, 1.01, 3.0)
     assert sm.mode == Mode.DAMPING, "auto_stand acts only at start-up"
+
+
+def test_auto_stand_waits_out_a_start_up_stall():
+    """A simulator whose LowState stalls right after its first message (model compile, discovery)
+    must not be stood up into the stall: the settle window restarts after every gap."""
+    sm = make(auto_stand=True, auto_settle=0.5)
+    t, _ = run(sm, 0.0, 0.2)
+    run(sm, t, t + 0.15, state=False)  # 150 ms without LowState: stale
+    assert sm.mode == Mode.ZERO_TORQUE
+    t, _ = run(sm, t + 0.15, t + 0.6)  # 0.45 s steady: not yet
+    assert sm.mode == Mode.ZERO_TORQUE
+    run(sm, t, t + 0.1)
+    assert sm.mode == Mode.STAND_UP
+    with pytest.raises(ValueError, match="auto_settle"):
+        make(auto_settle=-1.0)
 
 
 def test_auto_policy_in_sim():
     sm = make(auto_stand=True, auto_policy=True)
-    run(sm, 0.0, 2.2, targets=True)
+    run(sm, 0.0, 3.2, targets=True)
     assert sm.mode == Mode.POLICY
 
 
@@ -311,7 +329,7 @@ def test_real_robot_never_leaves_zero_torque_or_damping_on_its_own():
 
 def test_faults_are_not_undone_automatically():
     sm = make(auto_stand=True, auto_policy=True)
-    t, _ = run(sm, 0.0, 2.2, targets=True)
+    t, _ = run(sm, 0.0, 3.2, targets=True)
     assert sm.mode == Mode.POLICY
     run(sm, t, t + 1.0, targets=False)  # target stream stops
     assert sm.mode == Mode.DAMPING
@@ -367,3 +385,59 @@ def test_parameter_coercion():
     for bad, default in (("fast", 200.0), ("maybe", False), (math.nan, 0.1)):
         with pytest.raises(ValueError, match="not a valid"):
             coerce("x", bad, default)
+
+
+# ------------------------------------------------------------------------------- simulated time
+def test_sim_now_does_not_age_a_queued_lowstate_backlog():
+    # the bridge was descheduled 150 ms: the newest /clock is in, the LowStates are still queued
+    assert sim_now(clock=10.150, newest_tick=10.000, wall_since_tick=0.002) == pytest.approx(10.002)
+    sm = make()
+    feed_state(sm, 10.000)
+    assert not sm._state_fault(sim_now(10.150, 10.000, 0.002))
+
+
+def test_sim_now_still_ages_a_stopped_lowstate_stream():
+    # LowState stopped 150 ms of wall time ago while the simulator's clock ran on
+    now = sim_now(clock=10.150, newest_tick=10.000, wall_since_tick=0.150)
+    assert now == pytest.approx(10.150)
+    sm = make()
+    feed_state(sm, 10.000)
+    assert "stale" in sm._state_fault(now)
+    # a descheduled simulator (its clock stands still): nothing ages, however long the wall wait
+    assert sim_now(clock=10.000, newest_tick=10.000, wall_since_tick=5.0) == pytest.approx(10.000)
+
+
+def test_sim_time_stale_input_must_persist_for_the_confirm_steps():
+    sm = make(stale_confirm_steps=3)
+    t = to_policy(sm)
+    t_stale = t + 0.2  # 200 ms without state or targets: both stale
+    sm.step(t_stale)
+    sm.step(t_stale + PERIOD)
+    assert sm.mode == Mode.POLICY, "two stale looks are not enough"
+    feed_state(sm, t_stale + 2 * PERIOD)  # the queued streams are delivered: the count restarts
+    feed_targets(sm, t_stale + 2 * PERIOD)
+    sm.step(t_stale + 2 * PERIOD)
+    for k in range(3, 5):
+        sm.step(t_stale + 0.2 + k * PERIOD)
+    assert sm.mode == Mode.POLICY
+    sm.step(t_stale + 0.2 + 5 * PERIOD)
+    assert sm.mode == Mode.DAMPING and "stale" in sm.last_transition
+    # other faults are not debounced: a tilt trips on the first look
+    sm = make(stale_confirm_steps=3)
+    t = to_policy(sm)
+    feed_targets(sm, t)
+    feed_state(sm, t, quat=np.array([0.0, 1.0, 0.0, 0.0]))
+    sm.step(t)
+    assert sm.mode == Mode.DAMPING and "tilt" in sm.last_transition
+    with pytest.raises(ValueError, match="stale_confirm_steps"):
+        make(stale_confirm_steps=0)
+
+
+def test_auto_policy_waits_for_a_steady_target_stream():
+    sm = make(auto_stand=True, auto_policy=True)
+    t, _ = run(sm, 0.0, 3.1)  # stood up and holding; no targets yet
+    assert sm.mode == Mode.STAND_UP and sm.holding
+    t, _ = run(sm, t, t + 0.9, targets=True)
+    assert sm.mode == Mode.STAND_UP, "0.9 s of targets is not yet steady"
+    run(sm, t, t + 0.15, targets=True)
+    assert sm.mode == Mode.POLICY

@@ -17,9 +17,10 @@ pose on /joint_targets, a stand-in for the policy). Thin ROS shell: the logic is
 * Time (docs/sim_time.md): on the robot (and whenever ``use_sim_time`` is false) every staleness
   check runs on the machine's monotonic clock. With ``use_sim_time`` (simulation only; refused with
   ``robot: real``) the state machine runs on simulated time: ``now`` is the newer of the node clock
-  (``/clock``) and the newest LowState ``tick``, and a LowState's own time is its tick, so a
-  simulator that is descheduled (time stands still) trips nothing, while LowState missing while
-  the simulator's clock runs on still trips ``state_timeout`` in simulated time.
+  (``/clock``) and the newest LowState ``tick``, but never ahead of that tick by more than the wall
+  time since it arrived (:func:`~twist_controller.safety.sim_now`), and a LowState's own time is its
+  tick, so a simulator that is descheduled (time stands still) trips nothing, while LowState missing
+  while the simulator's clock runs on still trips ``state_timeout``.
 * ``lockstep`` (sim): LowCmd ``reserve[0]`` carries the simulated time (ms + 1) the command was
   computed for: the newest LowState tick it saw, and once targets have arrived the older of that
   and the targets' stamp, so the simulator's lockstep waits for the policy. The loop also wakes on
@@ -41,7 +42,7 @@ import numpy as np
 
 from twist_controller import robot
 from twist_controller.node_main import spinning_in_background
-from twist_controller.safety import Mode, SafetyConfig, SafetyStateMachine
+from twist_controller.safety import Mode, SafetyConfig, SafetyStateMachine, sim_now
 
 PARAMS = {
     "robot": "sim",  # "sim" or "real"
@@ -62,7 +63,9 @@ PARAMS = {
     "damping_kd_scale": 2.0,
     "max_gain_scale": 3.0,
     "auto_stand": False,
+    "auto_settle": 1.0,  # s of steady LowState / targets before auto_stand / auto_policy (sim)
     "auto_policy": False,
+    "sim_stale_confirm_steps": 3,  # use_sim_time: loop steps a stale input must persist (safety.py)
     "shutdown_damping_s": 0.1,
     "lockstep": False,  # sim: wake on boundary LowStates, write LowCmd when targets arrive
     "lockstep_period": 0.02,  # s of simulated time between the simulator's lockstep waits
@@ -80,6 +83,7 @@ _SAFETY_KEYS = (
     "damping_kd_scale",
     "max_gain_scale",
     "auto_stand",
+    "auto_settle",
     "auto_policy",
 )
 
@@ -144,6 +148,10 @@ class PdBridge:
         self._io = unitree_io
         self._ControllerState, self._JointState, self._Imu = ControllerState, JointState, Imu
         cfg = SafetyConfig(**{k: params[k] for k in _SAFETY_KEYS})
+        if params.get("use_sim_time") and params["robot"] == "sim":
+            cfg.stale_confirm_steps = max(1, int(params["sim_stale_confirm_steps"]))
+            if params["lockstep"]:
+                cfg.auto_settle = 0.0  # lockstep: simulated time waits for the chain, nothing stalls
         if cfg.is_real and (cfg.auto_stand or cfg.auto_policy):
             self.log.warn(
                 "robot:=real ignores auto_stand/auto_policy: every transition needs a SetMode request"
@@ -153,6 +161,8 @@ class PdBridge:
         self.lockstep = bool(params["lockstep"]) and self.sim_time
         self._lockstep_ms = max(1, round(float(params["lockstep_period"]) * 1000))
         self._tick_time = 0.0  # s, newest LowState tick (sim time)
+        self._tick_wall = time.monotonic()  # monotonic time that tick arrived
+        self._sim_now = 0.0  # the last simulated now handed out (kept monotonic)
         self._state_tick_ms = None  # tick of the LowState the state machine last consumed
         self._targets_stamp_ms = None  # header stamp (ms) of the newest accepted targets
         self._last_pub_tick = None
@@ -204,7 +214,10 @@ class PdBridge:
         """The state machine's clock: monotonic wall time, or simulated time with use_sim_time."""
         if not self.sim_time:
             return time.monotonic()
-        return max(self.node.get_clock().now().nanoseconds * 1e-9, self._tick_time)
+        clock = self.node.get_clock().now().nanoseconds * 1e-9
+        now = sim_now(clock, self._tick_time, time.monotonic() - self._tick_wall)
+        self._sim_now = max(self._sim_now, now)
+        return self._sim_now
 
     # ------------------------------------------------------------------ inputs
     def _on_state(self, msg) -> None:  # transport thread; CRC already checked
@@ -217,8 +230,8 @@ class PdBridge:
         with self._lock:
             self._latest_state = (msg, t)
             self._state_seq += 1
-            if self.sim_time:
-                self._tick_time = max(self._tick_time, t)
+            if self.sim_time and t > self._tick_time:
+                self._tick_time, self._tick_wall = t, time.monotonic()
         if wake:
             self._wake.set()
 
@@ -436,6 +449,11 @@ class PdBridge:
             else:
                 next_t += period
                 delay = next_t - time.monotonic()
+                if self.sim_time:
+                    # a loop running behind must still yield: its back-to-back catch-up steps would
+                    # otherwise hold the GIL while the DDS listener has the queued LowStates, and
+                    # sim_stale_confirm_steps would count one look three times
+                    delay = max(delay, 0.001)
                 if delay > 0:
                     time.sleep(delay)
             if time.monotonic() - next_t > 0.1:

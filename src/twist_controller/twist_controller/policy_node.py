@@ -13,9 +13,10 @@ Thin ROS shell around ``PolicyRuntime``. Parameters:
 * ``rate_hz`` (50.0), ``reference_timeout`` (0.1 s), ``state_timeout`` (0.1 s).
 * ``event_driven`` (false): instead of a ``rate_hz`` timer, compute once per reference, the moment
   both it and a joint state + IMU at least as new (header stamps) have arrived, and stamp the
-  targets with the reference's stamp (lockstep simulation, docs/sim_time.md).
+  targets with the reference's stamp (the sim graph, docs/sim_time.md).
 
-Staleness runs on the node clock: simulated time with ``use_sim_time``.
+Staleness runs on the node clock (simulated time with ``use_sim_time``); in ``event_driven`` mode
+on the inputs' header stamps, with the reference's stamp as "now".
 
 On missing/stale/bad inputs it publishes no targets (the bridge then damps) and logs the reason,
 throttled. Publishes its per-step compute time on ``~/step_latency`` (std_msgs/Float32, seconds).
@@ -113,6 +114,12 @@ class PolicyNode(Node):
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
+    def _input_time(self, msg) -> float:
+        """When an input counts as taken: its header stamp in event_driven mode (the step's "now"
+        is then the reference's stamp, so ages compare production times, whatever order the
+        executor delivered them in), else the node clock at receipt."""
+        return _ns(msg.header.stamp) * 1e-9 if self.event_driven else self._now()
+
     def _warn(self, text: str) -> None:
         self.get_logger().warning(text, throttle_duration_sec=2.0)
 
@@ -133,7 +140,7 @@ class PolicyNode(Node):
             root_yaw_rate=float(f.root_yaw_rate),
             command=np.array([msg.command.linear.x, msg.command.linear.y, msg.command.angular.z]),
         )
-        err = self.runtime.set_reference(sample, self._now())
+        err = self.runtime.set_reference(sample, self._input_time(msg))
         if err:
             self._warn(f"reference rejected: {err}")
         elif self.event_driven:
@@ -169,7 +176,7 @@ class PolicyNode(Node):
             q[i] = msg.position[k]
             if msg.velocity:
                 dq[i] = msg.velocity[k]
-        err = self.runtime.set_joint_state(q, dq, self._now())
+        err = self.runtime.set_joint_state(q, dq, self._input_time(msg))
         if err:
             self._warn(f"joint_states rejected: {err} (all 29 G1 joints must be present)")
         elif self.event_driven:
@@ -180,7 +187,9 @@ class PolicyNode(Node):
         if self.runtime is None:
             return
         o, w = msg.orientation, msg.angular_velocity
-        err = self.runtime.set_imu(np.array([o.w, o.x, o.y, o.z]), np.array([w.x, w.y, w.z]), self._now())
+        err = self.runtime.set_imu(
+            np.array([o.w, o.x, o.y, o.z]), np.array([w.x, w.y, w.z]), self._input_time(msg)
+        )
         if err:
             self._warn(f"imu rejected: {err}")
         elif self.event_driven:
@@ -190,7 +199,7 @@ class PolicyNode(Node):
     def _tick(self, stamp=None) -> None:
         if self.runtime is None:
             return
-        result = self.runtime.step(self._now())
+        result = self.runtime.step(self._now() if stamp is None else _ns(stamp) * 1e-9)
         if result.targets is None:
             # once per cause (the text before the ages in parentheses), at most once per second
             cause = result.reason.split(" (")[0]

@@ -68,7 +68,16 @@ class SafetyConfig:
     damping_kd_scale: float = 2.0  # x spec kd in DAMPING / ESTOP
     max_gain_scale: float = 3.0  # policy kp/kd are clipped to this x robot.GAIN_CEILING_KP/KD
     auto_stand: bool = False  # sim only: ZERO_TORQUE -> DAMPING -> STAND_UP once, at start-up
+    # s of continuously fresh input before each automatic step (LowState for auto_stand, targets for
+    # auto_policy): a simulator's first ticks stall (model compile, DDS discovery), so do a policy's
+    # first steps, and an automatic step into such a stall trips to DAMPING for good
+    auto_settle: float = 1.0
     auto_policy: bool = False  # sim only: STAND_UP (holding) -> POLICY once, when fresh targets arrive
+    # consecutive steps a *stale* input must be seen before it trips (other faults trip at once).
+    # 1 on the robot. In simulated time the bridge uses more: after the bridge process was
+    # descheduled its loop can run before its DDS listener and ROS executor have delivered the
+    # queued LowStates / targets, so one look calls a queued stream stale (docs/sim_time.md)
+    stale_confirm_steps: int = 1
 
     def __post_init__(self):
         if self.robot not in ("sim", "real"):
@@ -76,10 +85,35 @@ class SafetyConfig:
         for name in ("target_timeout", "state_timeout", "max_tilt", "stand_duration"):
             if not (getattr(self, name) > 0 and math.isfinite(getattr(self, name))):
                 raise ValueError(f"{name} must be a positive number, got {getattr(self, name)!r}")
+        if int(self.stale_confirm_steps) < 1:
+            raise ValueError(f"stale_confirm_steps must be >= 1, got {self.stale_confirm_steps!r}")
+        if not (self.auto_settle >= 0 and math.isfinite(self.auto_settle)):
+            raise ValueError(f"auto_settle must be >= 0 s, got {self.auto_settle!r}")
 
     @property
     def is_real(self) -> bool:
         return self.robot == "real"
+
+
+def _fresh_since(since: float | None, fault: str, now: float) -> float | None:
+    """Start of the current run of fault-free steps (None while faulted)."""
+    if fault:
+        return None
+    return now if since is None else since
+
+
+def sim_now(clock: float, newest_tick: float, wall_since_tick: float) -> float:
+    """Simulated "now" for the bridge (use_sim_time): ``/clock``, held to at most the wall time
+    elapsed since the newest LowState arrived ahead of that LowState's tick (and never behind it).
+
+    /clock and LowState leave the simulator's loop together but travel different transports. When
+    the bridge process is descheduled, rclpy can hand over the newest /clock while the DDS listener
+    is still working through its LowState backlog: the clock alone would then call a stream stale
+    that is only queued (measured: 96-168 ms "stale" trips during stand-up on a saturated 2-core
+    machine). A LowState stream that has really stopped while the clock runs on still ages at wall
+    pace, so ``state_timeout`` still trips (after the larger of the two ages).
+    """
+    return max(newest_tick, min(clock, newest_tick + max(0.0, wall_since_tick)))
 
 
 def damping_kd(cfg: SafetyConfig | None = None) -> np.ndarray:
@@ -210,6 +244,9 @@ class SafetyStateMachine:
         self._stand_from: np.ndarray | None = None
         self._stand_t0 = 0.0
         self._auto_stand_done = False
+        self._state_fresh_since: float | None = None  # start of the current run of fresh LowStates
+        self._targets_fresh_since: float | None = None
+        self._stale_steps = 0  # consecutive steps with a stale input (stale_confirm_steps)
         self._auto_policy_done = False
         self.rejected_targets = 0
         self._last_now = 0.0
@@ -356,8 +393,11 @@ class SafetyStateMachine:
         cfg = self.cfg
         state_fault = self._state_fault(now)
         target_fault = self._target_fault(now)
+        self._state_fresh_since = _fresh_since(self._state_fresh_since, state_fault, now)
+        self._targets_fresh_since = _fresh_since(self._targets_fresh_since, target_fault, now)
         if not cfg.is_real:
-            start = self.mode == Mode.ZERO_TORQUE and not state_fault
+            settled = not state_fault and now - self._state_fresh_since >= cfg.auto_settle
+            start = self.mode == Mode.ZERO_TORQUE and settled
             if cfg.auto_stand and not self._auto_stand_done and start:
                 self._auto_stand_done = True
                 self._go(Mode.DAMPING, "auto_stand", now)
@@ -369,12 +409,16 @@ class SafetyStateMachine:
                 and self.mode == Mode.STAND_UP
                 and not target_fault
                 and not state_fault
+                and now - self._targets_fresh_since >= cfg.auto_settle
             ):
                 self._auto_policy_done = True
                 self._go(Mode.POLICY, "auto_policy", now)
         if self.mode in (Mode.STAND_UP, Mode.POLICY):
             fault = state_fault or (target_fault if self.mode == Mode.POLICY else "")
-            if fault:
+            stale = " stale (" in fault
+            self._stale_steps = self._stale_steps + 1 if stale else 0
+            if fault and (not stale or self._stale_steps >= cfg.stale_confirm_steps):
+                self._stale_steps = 0
                 self._go(Mode.DAMPING, fault, now)
         self.faults = [f for f in (state_fault, target_fault) if f]
         return self.command(now)
