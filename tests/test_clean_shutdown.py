@@ -142,7 +142,9 @@ def test_stack_duration_stop_is_clean_and_status_marks_a_timed_out_command(ros_e
     assert "[stack] stopped" in text
     status = [ln for ln in text.splitlines() if ln.startswith("[status]")]
     following = [ln for ln in status if re.search(r"cmg vx \+0\.[34]\d .*client vx \+0\.40 vy", ln)]
-    assert following and "TIMED OUT" not in following[-1], status[-10:]
+    # while the client streams, the CMG follows and the line says nothing of a timeout (the CMG's
+    # ramp to standing runs on simulated time, so lines during the ramp may still show 0.3x)
+    assert any("TIMED OUT" not in ln for ln in following), status[-10:]
     timed_out = [ln for ln in status if re.search(r"cmg vx [+-]0\.0\d .*client vx \+0\.40 .*TIMED OUT", ln)]
     assert timed_out, status[-10:]
 
