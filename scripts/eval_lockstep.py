@@ -159,8 +159,6 @@ def stack_args(release_s: float) -> list[str]:
 def run_episode(es, mon, idx: int, segs: list[dict], args, out: Path, controller: str) -> dict:
     """eval_stack's graph-mode episode in lockstep (``es``: the eval_stack module, for the stack
     command, stop_stack and the geometry helpers). Same result fields as its wall-clock episode."""
-    from g1_bringup.evaluation.protocol import episode_metrics
-    from twist_controller import robot
 
     rec = mon.lockstep
     rec.drain(mon)
@@ -199,21 +197,8 @@ def run_episode(es, mon, idx: int, segs: list[dict], args, out: Path, controller
         ep["log_tail"] = log_path.read_text()[-1500:]
         return ep
     a = res["rows"]
-    fell, fall_reason, fall_t = res["fall"]
-    ep.update(episode_metrics(a, GRID_S, args.settle))
     tau = rec.tau_peak(res["t_release"], res["t_release"] + (float(a[-1, 0]) if len(a) else 0.0))
-    ep.update(
-        fell=bool(fell),
-        fall_reason=fall_reason,
-        fall_time_s=fall_t,
-        survived_s=float(a[-1, 0]) if len(a) else 0.0,
-        samples=len(a),
-        tau_effort_published=tau is not None,
-        tau_peak_nm=float(np.max(tau)) if tau is not None else None,
-        tau_peak_joint=robot.G1_JOINT_NAMES[int(np.argmax(tau))] if tau is not None else None,
-        tau_peak_over_limit=float(np.max(tau / robot.TORQUE_LIMIT)) if tau is not None else None,
-    )
-    return ep
+    return es.finish_episode(ep, a, GRID_S, args.settle, res["fall"], tau, tau is not None)
 
 
 def _phases(mon, rec: LockstepRecorder, proc, segs, args, push_rng, quat_rotate, yaw_of) -> dict:

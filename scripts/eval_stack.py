@@ -202,8 +202,7 @@ def stop_stack(proc: subprocess.Popen) -> int:
 
 def run_episode(mon: Monitor, idx: int, segs: list[dict], args, out: Path, controller: str) -> dict:
     """One graph-mode episode of ``controller``: fresh stack, stand-up, hold, release, commands."""
-    from g1_bringup.evaluation.protocol import COLUMNS, episode_metrics
-    from twist_controller import robot
+    from g1_bringup.evaluation.protocol import COLUMNS
 
     dds = args.dds_domain
     cmd = [str(STACK), "--teleop", "none", "--no-status", "--duration", "0", f"dds_domain:={dds}"]
@@ -312,15 +311,26 @@ def run_episode(mon: Monitor, idx: int, segs: list[dict], args, out: Path, contr
         ep["log_tail"] = log_path.read_text()[-1500:]
         return ep
     a = np.array(rows, dtype=float).reshape(-1, len(COLUMNS))
-    ep.update(episode_metrics(a, 0.02, args.settle))
-    tau = mon.tau_peak
+    return finish_episode(
+        ep, a, 0.02, args.settle, (fell, fall_reason, fall_t), mon.tau_peak, mon.effort_seen
+    )
+
+
+def finish_episode(ep: dict, a, dt: float, settle: float, fall: tuple, tau, effort_seen: bool) -> dict:
+    """Fill a graph episode's result fields from its rows (``a``), its fall (fell, reason, time) and
+    the per-joint torque peaks (None when no effort was published); both graph modes use it."""
+    from g1_bringup.evaluation.protocol import episode_metrics
+    from twist_controller import robot
+
+    fell, fall_reason, fall_t = fall
+    ep.update(episode_metrics(a, dt, settle))
     ep.update(
         fell=bool(fell),
         fall_reason=fall_reason,
         fall_time_s=fall_t,
         survived_s=float(a[-1, 0]) if len(a) else 0.0,
         samples=len(a),
-        tau_effort_published=bool(mon.effort_seen),
+        tau_effort_published=bool(effort_seen),
         tau_peak_nm=float(np.max(tau)) if tau is not None else None,
         tau_peak_joint=robot.G1_JOINT_NAMES[int(np.argmax(tau))] if tau is not None else None,
         tau_peak_over_limit=float(np.max(tau / robot.TORQUE_LIMIT)) if tau is not None else None,
