@@ -48,6 +48,20 @@ def _inputs(node):
     return js, imu, ref
 
 
+def _tester(name: str, on_targets):
+    """A test node: /joint_targets -> on_targets, publishers for the policy's three inputs, returned
+    once the policy node has subscribed to the reference (node, joint states, IMU, reference)."""
+    node = rclpy.create_node(name)
+    node.create_subscription(JointTargets, "/joint_targets", on_targets, 50)
+    pubs = [node.create_publisher(t, n, 10) for t, n in ((JointState, "/joint_states"), (Imu, "/imu"))]
+    pub_ref = node.create_publisher(ReferenceMotion, "/reference_motion", 10)
+    deadline = time.monotonic() + 30
+    while pub_ref.get_subscription_count() == 0 and time.monotonic() < deadline:
+        rclpy.spin_once(node, timeout_sec=0.05)
+    assert pub_ref.get_subscription_count() > 0, "policy_node never subscribed"
+    return node, *pubs, pub_ref
+
+
 def start_policy_node(ros_env, *params: str) -> subprocess.Popen:
     """policy_node as a separate process with -p NAME:=VALUE parameters (output captured)."""
     args = [str(EXE), "--ros-args"]
@@ -60,18 +74,10 @@ def test_policy_node_commands_on_fresh_inputs_and_goes_quiet_on_stale_or_bad(ros
     proc = start_policy_node(ros_env, f"policy_path:={policy_file}")
     rclpy.init()
     try:
-        node = rclpy.create_node("policy_node_tester")
         got: list[tuple[float, JointTargets]] = []
-        node.create_subscription(
-            JointTargets, "/joint_targets", lambda m: got.append((time.monotonic(), m)), 50
+        node, pub_js, pub_imu, pub_ref = _tester(
+            "policy_node_tester", lambda m: got.append((time.monotonic(), m))
         )
-        pub_js = node.create_publisher(JointState, "/joint_states", 10)
-        pub_imu = node.create_publisher(Imu, "/imu", 10)
-        pub_ref = node.create_publisher(ReferenceMotion, "/reference_motion", 10)
-        deadline = time.monotonic() + 30
-        while pub_ref.get_subscription_count() == 0 and time.monotonic() < deadline:
-            rclpy.spin_once(node, timeout_sec=0.05)
-        assert pub_ref.get_subscription_count() > 0, "policy_node never subscribed"
 
         def pump(seconds, send_ref=True, bad=False):
             end = time.monotonic() + seconds
@@ -126,16 +132,8 @@ def test_policy_node_runs_the_expert_with_its_own_gains_from_the_command(ros_env
     proc = start_policy_node(ros_env, "controller:=expert_fastsac")
     rclpy.init()
     try:
-        node = rclpy.create_node("policy_node_expert_tester")
         got: list[JointTargets] = []
-        node.create_subscription(JointTargets, "/joint_targets", got.append, 50)
-        pub_js = node.create_publisher(JointState, "/joint_states", 10)
-        pub_imu = node.create_publisher(Imu, "/imu", 10)
-        pub_ref = node.create_publisher(ReferenceMotion, "/reference_motion", 10)
-        deadline = time.monotonic() + 30
-        while pub_ref.get_subscription_count() == 0 and time.monotonic() < deadline:
-            rclpy.spin_once(node, timeout_sec=0.05)
-        assert pub_ref.get_subscription_count() > 0, "policy_node never subscribed"
+        node, pub_js, pub_imu, pub_ref = _tester("policy_node_expert_tester", got.append)
         end = time.monotonic() + 3.0
         while time.monotonic() < end:
             js, imu, ref = _inputs(node)
