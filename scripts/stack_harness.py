@@ -87,6 +87,16 @@ def probe_policy(path: Path, gain: float = 1.0) -> Path:
     return export_policy(net, path)
 
 
+def wait_for(pred, timeout: float, poll: float = 0.02) -> bool:
+    """Poll ``pred`` until it is true or ``timeout`` s passed; its last value."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(poll)
+    return bool(pred())
+
+
 def terminate(p: subprocess.Popen, timeout: float = 10.0) -> None:
     """End a process: SIGCONT (it may be SIGSTOPped by a fault test), SIGTERM, SIGKILL after
     ``timeout``; waits for it."""

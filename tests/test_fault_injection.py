@@ -130,15 +130,6 @@ class Ros:
         rclpy.shutdown()
 
 
-def _wait(pred, timeout, poll=0.02) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(poll)
-    return bool(pred())
-
-
 @pytest.fixture
 def models(tmp_path_factory):
     d = tmp_path_factory.mktemp("models")
@@ -219,7 +210,7 @@ def _to_policy(stack, probe, ros, timeout=60.0) -> float:
             ros.set_mode(0)  # ENABLE (no-op from DAMPING)
             ok, msg = ros.set_mode(1)  # STAND
             assert ok, msg
-        assert _wait(lambda: _policy_ok(ros), timeout, 0.2), f"no POLICY, mode {ros.mode()}"
+        assert H.wait_for(lambda: _policy_ok(ros), timeout, 0.2), f"no POLICY, mode {ros.mode()}"
     return time.monotonic()
 
 
@@ -241,7 +232,7 @@ def test_fault_campaign(rig):
     stack, probe, ros = rig
     results: dict = {}
     stack.start()
-    assert _wait(lambda: ros.mode() == "POLICY", 90, 0.2), (
+    assert H.wait_for(lambda: ros.mode() == "POLICY", 90, 0.2), (
         f"stack never reached POLICY (mode {ros.mode()}):\n" + stack.log("pd_bridge")[-1500:]
     )
     time.sleep(2.0)
@@ -286,7 +277,7 @@ def test_fault_campaign(rig):
     time.sleep(1.0)
     assert ros.source() == "cmg", ros.source()
     t0 = stack.kill9("cmg_node")
-    assert _wait(lambda: ros.first_source_after(t0, lambda s: s != "cmg") is not None, 3.0)
+    assert H.wait_for(lambda: ros.first_source_after(t0, lambda s: s != "cmg") is not None, 3.0)
     t_fb = ros.first_source_after(t0, lambda s: s != "cmg")
     time.sleep(2.0)
     t1 = time.monotonic()
@@ -294,7 +285,7 @@ def test_fault_campaign(rig):
     ext = _transition(probe, t0, t_fb, settle=2.0)
     fallback = ros.source()
     stack.start("cmg_node")
-    back = _wait(lambda: ros.source() == "cmg", 60, 0.1)
+    back = H.wait_for(lambda: ros.source() == "cmg", 60, 0.1)
     _record(results, "kill9_cmg_node", **ext, fallback_source=fallback, bridge_modes=sorted(modes),
             cmg_resumed=back)  # fmt: skip
     assert modes == {"ACTIVE"}, f"the bridge left POLICY when CMG died: {modes}"
@@ -325,9 +316,9 @@ def test_fault_campaign(rig):
     ros.forget_mode()
     stack.start("pd_bridge")
     t_restart = time.monotonic()
-    ok = _wait(lambda: probe.first_cmd_after(t_restart, "ACTIVE") is not None, 60, 0.05)
+    ok = H.wait_for(lambda: probe.first_cmd_after(t_restart, "ACTIVE") is not None, 60, 0.05)
     t_stand = probe.first_cmd_after(t_restart, "ACTIVE")
-    ros_ok = _wait(lambda: ros.mode() == "POLICY", 60, 0.2)
+    ros_ok = H.wait_for(lambda: ros.mode() == "POLICY", 60, 0.2)
     ext = probe.extremes(t_restart, time.monotonic())
     first_active = None if t_stand is None else round(t_stand - t_restart, 2)
     _record(results, "kill9_pd_bridge", lowcmd_gap_after_kill_ms=round((t_last - t0) * 1e3, 1),
@@ -353,7 +344,9 @@ def test_fault_campaign(rig):
     )
     # the bridge went to DAMPING on the LowState gap; STAND is refused until its reader has found
     # the new simulator (DDS discovery, ~1 s here)
-    assert _wait(lambda: ros.mode() == "DAMPING" and ros.set_mode(1)[0], 30, 0.5), "no STAND after restart"
+    assert H.wait_for(lambda: ros.mode() == "DAMPING" and ros.set_mode(1)[0], 30, 0.5), (
+        "no STAND after restart"
+    )
     _to_policy(stack, probe, ros, timeout=90)
 
     # the simulator applies the bridge's gains (its watchdog is armed only by a received LowCmd):
@@ -378,7 +371,7 @@ def test_fault_campaign(rig):
     t_restart = time.monotonic()
     cleared = probe.wait_for(lambda: probe.first_state_flag_after(t_restart, 0) is not None, 60, 0.05)
     t_clear = probe.first_state_flag_after(t_restart, 0)
-    ros_ok = _wait(lambda: ros.mode() == "POLICY", 60, 0.2)
+    ros_ok = H.wait_for(lambda: ros.mode() == "POLICY", 60, 0.2)
     _record(results, "kill9_pd_bridge_sim_watchdog", lowcmd_timeout_s=LOWCMD_TIMEOUT,
             last_lowcmd_to_damping_ms=round((t_damp - t_last) * 1e3, 1),
             restart_to_watchdog_clear_s=None if t_clear is None else round(t_clear - t_restart, 2),

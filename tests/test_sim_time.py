@@ -33,15 +33,6 @@ pytestmark = pytest.mark.ros
 STATE_TIMEOUT = 0.085  # pd_bridge.yaml
 
 
-def _wait(pred, timeout, poll=0.02) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(poll)
-    return bool(pred())
-
-
 def feedback_policy(path: Path) -> Path:
     """1155 -> 23, small seeded random weights on every observation (state feedback, so any
     difference between runs grows) plus the reference forward velocity (index 4) on every action."""
@@ -228,7 +219,7 @@ def test_lowstate_gap_trips_in_sim_time(ros_env, tmp_path, graph):
             with lock:
                 return next(((ts if sim else t) for t, m, ts in cmds if t >= t0 and m == mode), None)
 
-        assert _wait(lambda: last_mode() == "ACTIVE", 180), "bridge never stood up:\n" + stack.log(
+        assert H.wait_for(lambda: last_mode() == "ACTIVE", 180), "bridge never stood up:\n" + stack.log(
             "pd_bridge"
         )
         time.sleep(0.5)
@@ -243,7 +234,9 @@ def test_lowstate_gap_trips_in_sim_time(ros_env, tmp_path, graph):
         sim_gap = core.time
         state["lowstate"] = False
         t_gap = time.monotonic()
-        assert _wait(lambda: first_after(t_gap, "DAMPING") is not None, 30.0), stack.log("pd_bridge")[-1500:]
+        assert H.wait_for(lambda: first_after(t_gap, "DAMPING") is not None, 30.0), stack.log("pd_bridge")[
+            -1500:
+        ]
         # in simulated time (the stand-in's clock when the DAMPING command reached it): 85 ms plus the
         # bridge's tick and /clock's 4 ms steps, whatever the machine's load
         dt = first_after(t_gap, "DAMPING", sim=True) - sim_gap
@@ -315,8 +308,8 @@ def _lockstep_run(ros_env, tmp_path: Path, models, graph: Graph, vx_walk: float,
         status = dict(graph.status)
         if kill_policy:
             stack.kill9("policy_node")
-            assert _wait(lambda: graph.status.get("lockstep_timeouts", 0) >= 3, 20), graph.status
-            assert _wait(lambda: "DAMPING" in graph.modes, 20), graph.modes
+            assert H.wait_for(lambda: graph.status.get("lockstep_timeouts", 0) >= 3, 20), graph.status
+            assert H.wait_for(lambda: "DAMPING" in graph.modes, 20), graph.modes
             assert "lockstep: no LowCmd for t =" in stack.log("mujoco_sim")
             t1 = graph.now()
             time.sleep(1.0)
