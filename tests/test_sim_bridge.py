@@ -92,6 +92,15 @@ def test_codec_detects_corruption():
         LowCmd(b"\x00" * 10)
 
 
+def test_an_out_of_range_dds_domain_is_refused_with_the_reason():
+    # domain 238 made CycloneDDS fail with "port numbers (66910, 66911) are out of range" deep in
+    # the SDK's channel factory; the check says which domains fit before anything is created
+    from twist_controller.unitree_io import init_dds
+
+    with pytest.raises(ValueError, match=r"DDS domain 238 is out of range.*0\.\.232"):
+        init_dds(238, "lo")
+
+
 def test_raw_writer_refuses_buffers_without_a_cdr_header():
     pytest.importorskip("cyclonedds")
     from twist_controller.unitree_io import DdsEndpoint

@@ -237,6 +237,9 @@ _dds_participant = None
 _dds_config: tuple[int, str] | None = None
 
 
+MAX_DDS_DOMAIN = 232  # CycloneDDS default port mapping: higher domains give ports above 65535
+
+
 def init_dds(domain: int, interface: str | None):
     """Initialise unitree_sdk2py's channel factory (process-wide: one domain + interface) once.
 
@@ -244,6 +247,11 @@ def init_dds(domain: int, interface: str | None):
     interface raises, because the SDK's factory is a singleton.
     """
     global _dds_participant, _dds_config
+    if not 0 <= int(domain) <= MAX_DDS_DOMAIN:
+        raise ValueError(
+            f"DDS domain {domain} is out of range: CycloneDDS maps domain d to UDP port "
+            f"7400 + 250 * d + ..., so only 0..{MAX_DDS_DOMAIN} fit below 65535"
+        )
     with _dds_lock:
         if _dds_participant is not None:
             if _dds_config != (domain, interface):
