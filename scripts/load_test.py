@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import signal
 import subprocess
@@ -130,8 +129,7 @@ def run(seconds: float, sim_time: bool, lockstep: bool, hogs: int, ros_domain: i
         tw, next_sample = Twist(), t0
         while time.monotonic() - t0 < seconds:
             t = time.monotonic() - t0
-            tw.linear.x = 0.3 * math.sin(2 * math.pi * t / 20.0)
-            tw.angular.z = 0.3 * math.sin(2 * math.pi * t / 33.0)
+            tw.linear.x, tw.angular.z = (float(v) for v in H.soak_command(t))
             pub.publish(tw)
             if time.monotonic() >= next_sample:
                 next_sample += 10.0

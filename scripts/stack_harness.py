@@ -87,6 +87,11 @@ def probe_policy(path: Path, gain: float = 1.0) -> Path:
     return export_policy(net, path)
 
 
+def soak_command(t: float) -> tuple[float, float]:
+    """(vx, wz) of the soak and load tests' slow sweep at t s: one profile, so their runs compare."""
+    return 0.3 * np.sin(2 * np.pi * t / 20.0), 0.3 * np.sin(2 * np.pi * t / 33.0)
+
+
 def wait_for(pred, timeout: float, poll: float = 0.02) -> bool:
     """Poll ``pred`` until it is true or ``timeout`` s passed; its last value."""
     end = time.monotonic() + timeout
@@ -298,12 +303,7 @@ class WireProbe:
 
     # ------------------------------------------------------------------ queries
     def wait_for(self, pred, timeout: float, poll: float = 0.01) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if pred():
-                return True
-            time.sleep(poll)
-        return pred()
+        return wait_for(pred, timeout, poll)
 
     def first_cmd_after(self, t0: float, mode: str) -> float | None:
         with self.lock:

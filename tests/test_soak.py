@@ -19,7 +19,6 @@ Results go to ``runs/reliability/soak.json`` (docs/reliability.md). Slow: runs o
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -126,8 +125,7 @@ def test_soak(ros_env, tmp_path):
         tw = Twist()
         while time.monotonic() - t_start < SOAK_SECONDS:
             t = time.monotonic() - t_start
-            tw.linear.x = 0.3 * math.sin(2 * math.pi * t / 20.0)
-            tw.angular.z = 0.3 * math.sin(2 * math.pi * t / 33.0)
+            tw.linear.x, tw.angular.z = (float(v) for v in H.soak_command(t))
             pub.publish(tw)
             if time.monotonic() >= next_sample:
                 next_sample += 10.0

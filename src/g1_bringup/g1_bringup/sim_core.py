@@ -113,7 +113,6 @@ class SimCore:
         self._vel6 = np.zeros(6)
         self._quat = np.zeros(4)
         self.band_enabled = self.cfg.elastic_band
-        self._legs_powered_at: float | None = None
         self._release_anchor: float | None = None  # band_auto_release_s counts from here
         if self.cfg.band_release_after not in ("stand", "policy"):
             raise ValueError(
@@ -134,7 +133,6 @@ class SimCore:
         mujoco.mj_resetDataKeyframe(self.model, self.data, self.model.key("stand").id)
         mujoco.mj_forward(self.model, self.data)
         self._torso_stand_z = float(self.data.xipos[self._torso][2])
-        self._legs_powered_at = None
         self._release_anchor = None
         self.set_band(self.band_enabled)
         self._install(MotorCommand.zero_torque())
@@ -196,10 +194,8 @@ class SimCore:
         m.actuator_biasprm[:, 2] = -kd
         self.data.ctrl[:] = tau + kp * q + kd * dq
         self.command = MotorCommand(q, dq, tau, kp, kd, en)
-        if self._legs_powered_at is None and np.all(kp[:12] > 0):
-            self._legs_powered_at = self.time
-            if self.cfg.band_release_after == "stand":
-                self._release_anchor = self.time
+        if self._release_anchor is None and self.cfg.band_release_after == "stand" and np.all(kp[:12] > 0):
+            self._release_anchor = self.time  # the legs are powered: the stand-up has begun
 
     def note_policy_started(self) -> None:
         """The controller reports its policy runs: anchors the band release (band_release_after)."""

@@ -154,37 +154,36 @@ def test_band_auto_release_after_legs_are_powered():
     sim.set_command(MotorCommand(sim.q.copy(), np.zeros(N), np.zeros(N), kp, robot.KD, np.ones(N, bool)))
     sim.step(500)
     assert sim.band_enabled
-    sim.set_command(
-        MotorCommand(sim.q.copy(), np.zeros(N), np.zeros(N), robot.KP, robot.KD, np.ones(N, bool))
-    )
+    sim.set_command(_hold(sim))
     t_on = sim.time
-    released_at = None
-    for _ in range(400):
-        if sim.step(1):
-            released_at = sim.time
+    released_at = _step_until_released(sim, 400)
     assert not sim.band_enabled
     assert released_at - t_on == pytest.approx(0.5, abs=0.005)
 
 
 def test_band_release_after_policy_counts_from_the_controllers_report():
     sim = SimCore(SimConfig(elastic_band=True, band_auto_release_s=0.2, band_release_after="policy"))
-    sim.set_command(
-        MotorCommand(sim.q.copy(), np.zeros(N), np.zeros(N), robot.KP, robot.KD, np.ones(N, bool))
-    )
+    sim.set_command(_hold(sim))
     sim.step(500)  # 1 s standing with powered legs: the policy has not started, the band stays
     assert sim.band_enabled
     sim.note_policy_started()
     t_policy = sim.time
     sim.step(50)
     sim.note_policy_started()  # repeated reports do not restart the countdown
-    released_at = None
-    for _ in range(100):
-        if sim.step(1):
-            released_at = sim.time
+    released_at = _step_until_released(sim, 100)
     assert not sim.band_enabled
     assert released_at - t_policy == pytest.approx(0.2, abs=0.005)
     with pytest.raises(ValueError, match="band_release_after"):
         SimCore(SimConfig(band_release_after="later"))
+
+
+def _step_until_released(sim: SimCore, steps: int) -> float | None:
+    """Step one physics step at a time; the simulated time of the automatic band release."""
+    released_at = None
+    for _ in range(steps):
+        if sim.step(1):
+            released_at = sim.time
+    return released_at
 
 
 def _hold(sim: SimCore) -> MotorCommand:

@@ -147,8 +147,9 @@ class PdBridge:
         self.log = node.get_logger()
         self._io = unitree_io
         self._ControllerState, self._JointState, self._Imu = ControllerState, JointState, Imu
+        self.sim_time = bool(params.get("use_sim_time")) and params["robot"] == "sim"
         cfg = SafetyConfig(**{k: params[k] for k in _SAFETY_KEYS})
-        if params.get("use_sim_time") and params["robot"] == "sim":
+        if self.sim_time:
             cfg.stale_confirm_steps = max(1, int(params["sim_stale_confirm_steps"]))
             if params["lockstep"]:
                 cfg.auto_settle = 0.0  # lockstep: simulated time waits for the chain, nothing stalls
@@ -157,7 +158,6 @@ class PdBridge:
                 "robot:=real ignores auto_stand/auto_policy: every transition needs a SetMode request"
             )
         self.sm = SafetyStateMachine(cfg)
-        self.sim_time = bool(params.get("use_sim_time")) and params["robot"] == "sim"
         self.lockstep = bool(params["lockstep"]) and self.sim_time
         self._lockstep_ms = max(1, round(float(params["lockstep_period"]) * 1000))
         self._tick_time = 0.0  # s, newest LowState tick (sim time)
