@@ -18,6 +18,11 @@ class DistillConfig:
     timestep: float = 0.005  # s; x decimation = 0.02 s policy period (the expert behaves the same at 0.002)
     decimation: int = 4
     threads: int = 2  # physics threads (MuJoCo releases the GIL)
+    # physics stepping: "rollout" (mujoco.rollout, all envs in C threads) | "pool" (per-env mj_step
+    # in a Python thread pool); same physics, see backends/mujoco_cpu.py and docs/training.md
+    stepper: str = "pool"
+    # collision model: "full" (the deployment scene's) | "feet" (4 spheres per sole); docs/training.md
+    contact_model: str = "full"
     episode_s: float = 20.0
     segment_s: list[float] = field(default_factory=lambda: [2.0, 5.0])
     p_stand: float = 0.2

@@ -43,7 +43,12 @@ class VelocityDistillEnv:
         self.interface = interface
         self.rng = np.random.default_rng(seed)
         sim = SimConfig(
-            timestep=cfg.timestep, decimation=cfg.decimation, threads=cfg.threads, torque_scale=1.0
+            timestep=cfg.timestep,
+            decimation=cfg.decimation,
+            threads=cfg.threads,
+            torque_scale=1.0,
+            stepper=cfg.stepper,
+            contact_model=cfg.contact_model,
         )
         self.backend = MujocoCpuBackend(n, sim, key_bodies=(robot.TORSO_BODY,))
         self.dt = sim.policy_dt

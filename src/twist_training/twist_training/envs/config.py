@@ -38,6 +38,15 @@ class SimConfig:
     # contact slot for every possible pair (533 with self-collision, 1699 constraint rows); this is
     # the knob for its speed (docs/training.md). Both backends honour it.
     self_collision: bool = True
+    # mujoco_cpu collision model: "full" = the deployment scene's geoms (7 capsules per foot, ~24-28
+    # floor contacts standing); "feet" = each foot's capsules replaced by 4 spheres at the corners of
+    # the sole (8 floor contacts standing), everything else unchanged (docs/training.md: chosen by
+    # measurement; test_training_collision_model checks the expert walks the same in both)
+    contact_model: str = "full"
+    # mujoco_cpu stepping: "pool" = per-env mj_step in a thread pool (all BatchState fields);
+    # "rollout" = mujoco.rollout over all envs (C threads, state kept in numpy arrays, no per-env
+    # Python per step; no contact forces and no hand forces, see backends/mujoco_cpu.py)
+    stepper: str = "pool"
 
     @property
     def policy_dt(self) -> float:
