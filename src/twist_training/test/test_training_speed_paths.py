@@ -108,3 +108,40 @@ def test_feet_contact_model_walks_like_the_deployment_scene():
     np.testing.assert_allclose(train[:, 2], deploy[:, 2], atol=YAW_TOL)
     # and it really walks: the commanded direction is followed
     assert deploy[1, 0] > 0.6 and deploy[3, 1] > 0.1 and deploy[5, 2] > 0.4
+
+
+def test_overlapped_update_run_checkpoints_resumes_and_exports(tmp_path):
+    """overlap_update=True: the update of one iteration runs during the next collection; the run
+    still writes every iteration's row, checkpoints, resumes and exports a student that loads."""
+    import json
+
+    from twist_training.distill.dagger import train
+
+    run = tmp_path / "run"
+    run.mkdir()
+    cal = {"vx_cmd": [-1, 0, 1], "vx_out": [-0.65, 0, 0.74], "vy_cmd": [-1, 0, 1], "vy_out": [-0.27, 0, 0.27]}
+    cal |= {"yaw_cmd": [-1, 0, 1], "yaw_out": [-0.9, 0, 0.9]}
+    (run / "calibration.json").write_text(json.dumps({"response": cal, "phase_offset": 1.96}))
+    cfg = DistillConfig(
+        num_envs=4,
+        threads=2,
+        stepper="rollout",
+        contact_model="feet",
+        overlap_update=True,
+        iterations=3,
+        steps_per_iteration=64,
+        beta_schedule=[1.0, 0.0],
+        hidden=[32],
+        updates_per_iteration=3,
+        batch_size=32,
+        run_dir=str(run),
+    )
+    logs = []
+    train(cfg, log=logs.append)
+    rows = (run / "progress.csv").read_text().strip().splitlines()
+    assert len(rows) == 4 and any("it   2/3" in line for line in logs)
+    assert sorted(p.name for p in run.glob("ckpt_*.pt")) == ["ckpt_1.pt", "ckpt_2.pt"]
+    cfg.iterations = 4
+    train(cfg, resume="auto", log=logs.append)
+    assert any("resumed" in line for line in logs)
+    assert load_policy(run / "student.onnx").act(np.zeros((2, 1155), np.float32)).shape == (2, 23)

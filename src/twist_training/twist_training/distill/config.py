@@ -54,6 +54,10 @@ class DistillConfig:
     updates_per_iteration: int = 80
     batch_size: int = 2048
     torch_threads: int = 1  # one core trains while the other steps physics threads
+    # run iteration it's regression in a thread during iteration it+1's collection (the student acts
+    # with weights one update older; a checkpoint holds the student before the update launched at
+    # its iteration, the data through it); docs/training.md
+    overlap_update: bool = False
     # --- run
     seed: int = 0
     run_dir: str = "runs/distill"

@@ -12,10 +12,12 @@ progress.csv, a checkpoint per iteration (``--resume auto`` continues the newest
 
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +138,8 @@ def train(cfg: DistillConfig, resume: str | None = None, log=print) -> Path:
     response, offset, cal = _calibration(cfg, run_dir)
     n = cfg.num_envs
     env = VelocityDistillEnv(cfg, interface, seed=cfg.seed)
+    # the CMG's torch backend sets torch's global thread count when it loads: set ours again
+    torch.set_num_threads(max(1, cfg.torch_threads))
     teacher = ExpertTeacher(cfg.expert, n, response=response, phase_offset=offset)
     act_idx = robot.POLICY_TO_FULL
     student = StudentNet(STUDENT_LAYOUT.size, len(act_idx), cfg.hidden)
@@ -179,10 +183,64 @@ def train(cfg: DistillConfig, resume: str | None = None, log=print) -> Path:
     ticks = max(1, cfg.steps_per_iteration // n)
     expert_ctrl = np.ones(n, dtype=bool)
     total_steps = start * ticks * n
+    # overlap_update: the regression of iteration it-1 runs in a thread while iteration it collects
+    # (torch and MuJoCo release the GIL); the student then acts with weights one update older, new
+    # samples are staged and join the aggregate after the update, batches are drawn in this thread
+    actor = copy.deepcopy(student).eval() if cfg.overlap_update else student
+    pool = ThreadPoolExecutor(1) if cfg.overlap_update else None
+    pending = None  # (future, iteration) of the update running in the background
+
+    def regress(it: int, batches: list[np.ndarray]) -> tuple[list[float], float]:
+        t1 = time.time()
+        frac = it / max(1, cfg.iterations - 1)
+        lr = cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + np.cos(np.pi * frac))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        losses = []
+        for b in batches:
+            x = torch.from_numpy(data.obs[b].astype(np.float32))
+            y = torch.from_numpy(data.act[b])
+            loss = nn.functional.mse_loss(student(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+        return losses, time.time() - t1
+
+    def draw_batches() -> list[np.ndarray]:
+        if cfg.updates_per_iteration > 0:
+            return [rng.integers(0, data.size, cfg.batch_size) for _ in range(cfg.updates_per_iteration)]
+        batches = []
+        for _ in range(cfg.epochs):
+            perm = rng.permutation(data.size)
+            batches += [perm[k : k + cfg.batch_size] for k in range(0, data.size, cfg.batch_size)]
+        return batches
+
+    def checkpoint(it: int) -> None:
+        tmp = run_dir / "dataset.tmp.npz"
+        data.save(tmp)
+        tmp.replace(run_dir / "dataset.npz")
+        ck = run_dir / f"ckpt_{it}.pt"
+        torch.save(
+            {
+                "student": student.state_dict(),
+                "optimizer": opt.state_dict(),
+                "iteration": it,
+                "config": dataclasses.asdict(cfg),
+                "calibration": cal,
+            },
+            ck.with_suffix(".tmp"),
+        )
+        ck.with_suffix(".tmp").replace(ck)
+        for old in sorted(run_dir.glob("ckpt_*.pt"), key=lambda p: int(p.stem.split("_")[1]))[:-2]:
+            old.unlink()
+
+    last_loss, last_train_s = float("nan"), 0.0
     for it in range(start, cfg.iterations):
         beta = cfg.beta(it)
         t0 = time.time()
         stats = {"sf": 0, "ss": 0, "ef": 0, "es": 0, "sv": [], "ev": []}
+        staged: list[tuple[np.ndarray, np.ndarray]] = []
         for _ in range(ticks):
             env.tick_reference()
             new = env.segment_started
@@ -192,7 +250,7 @@ def train(cfg: DistillConfig, resume: str | None = None, log=print) -> Path:
             e_act = teacher.act(env.reference.command, state, env.reference.phase_angle)
             if not expert_ctrl.all():
                 with torch.inference_mode():
-                    s_act = student(torch.from_numpy(s_obs)).numpy().astype(np.float64)
+                    s_act = actor(torch.from_numpy(s_obs)).numpy().astype(np.float64)
                 act = e_act.copy()
                 stu = ~expert_ctrl
                 full = np.zeros((int(stu.sum()), robot.NUM_JOINTS))
@@ -200,7 +258,10 @@ def train(cfg: DistillConfig, resume: str | None = None, log=print) -> Path:
                 act[stu] = full
             else:
                 act = e_act
-            data.add(s_obs, e_act[:, act_idx])
+            if pending is None:
+                data.add(s_obs, e_act[:, act_idx])
+            else:
+                staged.append((s_obs, e_act[:, act_idx].copy()))
             info = env.step(act)
             done = np.flatnonzero(info.fell | info.timed_out)
             teacher.reset(done)
@@ -215,32 +276,27 @@ def train(cfg: DistillConfig, resume: str | None = None, log=print) -> Path:
 
         # --- regression on the aggregate
         t1 = time.time()
+        if pending is not None:  # the update launched last iteration ran during this collection
+            losses, last_train_s = pending[0].result()
+            last_loss = float(np.mean(losses[-max(1, len(losses) // 4) :]))
+            pending = None
+            for o, a in staged:
+                data.add(o, a)
         if it == 0 and ck_path is None:  # freeze the input normalization from the first (expert) data
             o = data.obs[: data.size].astype(np.float32)
             student.obs_mean.copy_(torch.from_numpy(o.mean(0)))
             student.obs_std.copy_(torch.from_numpy(np.maximum(o.std(0), 1e-2)))
-        frac = it / max(1, cfg.iterations - 1)
-        lr = cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + np.cos(np.pi * frac))
-        for g in opt.param_groups:
-            g["lr"] = lr
-        losses = []
-        if cfg.updates_per_iteration > 0:
-            batches = [rng.integers(0, data.size, cfg.batch_size) for _ in range(cfg.updates_per_iteration)]
+        batches = draw_batches()
+        if pool is None:
+            losses, last_train_s = regress(it, batches)
+            last_loss = float(np.mean(losses[-max(1, len(losses) // 4) :]))  # the last quarter of the updates
         else:
-            batches = []
-            for _ in range(cfg.epochs):
-                perm = rng.permutation(data.size)
-                batches += [perm[k : k + cfg.batch_size] for k in range(0, data.size, cfg.batch_size)]
-        for b in batches:
-            x = torch.from_numpy(data.obs[b].astype(np.float32))
-            y = torch.from_numpy(data.act[b])
-            loss = nn.functional.mse_loss(student(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-        train_s = time.time() - t1
-        loss = float(np.mean(losses[-max(1, len(losses) // 4) :]))  # the last quarter of the updates
+            if (it + 1) % cfg.checkpoint_every == 0 and it != cfg.iterations - 1:
+                checkpoint(it)  # no update running: the student of the last update, data through it
+            actor.load_state_dict(student.state_dict())  # the next collection acts with this update's input
+            pending = (pool.submit(regress, it, batches), it)
+        train_s = last_train_s if pool is None else time.time() - t1  # overlap: the wait only
+        loss = last_loss
 
         def rate(f, s):
             return f / max(s * env.dt, 1e-9) * 20.0  # falls per 20 s of control
@@ -264,7 +320,7 @@ def train(cfg: DistillConfig, resume: str | None = None, log=print) -> Path:
         with open(progress, "a", newline="") as f:
             csv.writer(f).writerow([row[k] for k in fields])
         for k, v in row.items():
-            if k != "iteration" and v != "":
+            if k != "iteration" and v != "" and not (isinstance(v, float) and np.isnan(v)):
                 writer.add_scalar(f"distill/{k}", float(v), it)
         log(
             f"[distill] it {it:3d}/{cfg.iterations} beta {beta:.2f} | loss {loss:.4f} | student falls "
@@ -273,24 +329,14 @@ def train(cfg: DistillConfig, resume: str | None = None, log=print) -> Path:
             f"vel err {row['expert_vel_err']} | {row['env_steps_per_s']} env-steps/s, "
             f"collect {collect_s:.0f} s train {train_s:.0f} s, {data.size} samples"
         )
-        if (it + 1) % cfg.checkpoint_every == 0 or it == cfg.iterations - 1:
-            tmp = run_dir / "dataset.tmp.npz"
-            data.save(tmp)
-            tmp.replace(run_dir / "dataset.npz")
-            ck = run_dir / f"ckpt_{it}.pt"
-            torch.save(
-                {
-                    "student": student.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "iteration": it,
-                    "config": dataclasses.asdict(cfg),
-                    "calibration": cal,
-                },
-                ck.with_suffix(".tmp"),
-            )
-            ck.with_suffix(".tmp").replace(ck)
-            for old in sorted(run_dir.glob("ckpt_*.pt"), key=lambda p: int(p.stem.split("_")[1]))[:-2]:
-                old.unlink()
+        last = it == cfg.iterations - 1
+        if pending is not None and last:  # the final update finishes before the last checkpoint
+            pending[0].result()
+            pending = None
+        if last or (pool is None and (it + 1) % cfg.checkpoint_every == 0):
+            checkpoint(it)
+    if pool is not None:
+        pool.shutdown()
     writer.close()
     export(run_dir)
     plot_progress(run_dir)
