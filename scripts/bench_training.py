@@ -17,6 +17,10 @@ holosoma expert, the shipped CMG), for each --num-envs:
   dagger                ``distill.dagger.train`` for --dagger-iterations iterations (first with the
                         expert acting, then the student): end to end incl. the regression update;
                         ``collect_s``/``train_s`` are the run's own sums
+``--task learn``: a fixed short DAgger run (--dagger-iterations x --dagger-steps, the config's beta
+schedule, seed 0) and a fixed evaluation of its student (distill.quick_eval: the student alone,
+deployment collision model, same seed): wall time next to falls and velocity error, to check that
+a speed-up leaves the learning result unchanged.
 ``--task tracking`` (the PPO TWIST tracking task, TrackingEnv):
   env_zero_actions      TrackingEnv.step with zero actions (physics + reference + obs + rewards + resets)
   env_teacher_policy    ... plus the teacher network's batched forward pass (rollout collection)
@@ -99,20 +103,11 @@ def bench_distill(args, n: int) -> dict:
     from twist_controller import robot
     from twist_controller.observations import STUDENT_LAYOUT
     from twist_controller.policy import load_policy
-    from twist_training.distill.config import DistillConfig
     from twist_training.distill.dagger import StudentNet
     from twist_training.distill.env import VelocityDistillEnv
     from twist_training.distill.teacher import ExpertTeacher, ResponseCurve
 
-    sets = _parse_sets(args.distill_set)
-    base = DistillConfig()
-    typed = {}
-    for k, v in sets.items():
-        cur = getattr(base, k)
-        typed[k] = type(cur)(v) if cur is not None and not isinstance(cur, list) else json.loads(v)
-    cfg = dataclasses.replace(
-        base, num_envs=n, threads=args.sim_threads, torch_threads=args.torch_threads, **typed
-    )
+    cfg, sets = _distill_cfg(args, n)
     row: dict = {
         "task": "distill",
         "num_envs": n,
@@ -226,6 +221,76 @@ def bench_distill(args, n: int) -> dict:
     return row
 
 
+def _distill_cfg(args, n: int):
+    import dataclasses
+
+    from twist_training.distill.config import DistillConfig
+
+    sets = _parse_sets(args.distill_set)
+    base = DistillConfig()
+    typed = {}
+    for k, v in sets.items():
+        cur = getattr(base, k)
+        if isinstance(cur, bool):
+            typed[k] = v.lower() in ("1", "true", "yes")
+        elif cur is None or isinstance(cur, list):
+            typed[k] = json.loads(v)
+        else:
+            typed[k] = type(cur)(v)
+    cfg = dataclasses.replace(
+        base, num_envs=n, threads=args.sim_threads, torch_threads=args.torch_threads, **typed
+    )
+    return cfg, sets
+
+
+def bench_learn(args, n: int) -> dict:
+    """A fixed short DAgger run (config's own beta schedule, seed 0) and the fixed evaluation of its
+    student: the learning result that a speed-up must leave unchanged, with the run's wall time."""
+    import csv
+    import dataclasses
+
+    from twist_training.distill.dagger import train
+    from twist_training.distill.quick_eval import evaluate_student
+
+    cfg, sets = _distill_cfg(args, n)
+    run = Path(args.work_dir) / f"learn_{n}"
+    shutil.rmtree(run, ignore_errors=True)
+    run.mkdir(parents=True)
+    (run / "calibration.json").write_text(json.dumps(CALIBRATION))
+    cfg = dataclasses.replace(
+        cfg, iterations=args.dagger_iterations, steps_per_iteration=args.dagger_steps, run_dir=str(run)
+    )
+    with Meter() as m:
+        train(cfg, log=lambda s: print(s, flush=True))
+    rows = list(csv.DictReader(open(run / "progress.csv")))
+    steps = int(rows[-1]["env_steps"])
+    row = {"task": "learn", "num_envs": n, **sets}
+    row["config"] = {
+        k: getattr(cfg, k)
+        for k in (
+            "stepper",
+            "contact_model",
+            "overlap_update",
+            "updates_per_iteration",
+            "batch_size",
+            "hidden",
+        )
+    }
+    row["run"] = {
+        "iterations": cfg.iterations,
+        "env_steps": steps,
+        "env_steps_per_s": round(steps / m.wall),
+        "wall_s": round(m.wall, 1),
+        "collect_s": round(sum(float(r["collect_s"]) for r in rows), 1),
+        "train_s_not_hidden": round(sum(float(r["train_s"]) for r in rows), 1),
+        "final_loss": float(rows[-1]["loss"]) if rows[-1]["loss"] not in ("", "nan") else None,
+        "cpu_share": round(m.cpu_share, 2),
+        "load_1min": [round(m.load0, 2), round(m.load1, 2)],
+    }
+    row["eval"] = evaluate_student(run, num_envs=args.eval_envs, seconds=args.eval_seconds)
+    return row
+
+
 def bench_tracking(args, n: int, physics: dict) -> dict:
     import numpy as np
 
@@ -336,7 +401,7 @@ def bench_tracking(args, n: int, physics: dict) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--task", choices=["distill", "tracking", "both"], default="both")
+    ap.add_argument("--task", choices=["distill", "tracking", "both", "learn"], default="both")
     ap.add_argument("--num-envs", type=int, nargs="+", default=[64])
     ap.add_argument("--seconds", type=float, default=8.0, help="timing window per measurement")
     ap.add_argument("--backend", default="mujoco_cpu", help="tracking task only (distill is mujoco_cpu)")
@@ -359,6 +424,8 @@ def main() -> int:
         default=[],
         help="DistillConfig overrides, e.g. stepper=rollout contact_model=feet",
     )
+    ap.add_argument("--eval-envs", type=int, default=32, help="learn: envs of the fixed student evaluation")
+    ap.add_argument("--eval-seconds", type=float, default=20.0, help="learn: its length")
     ap.add_argument("--work-dir", default="/tmp/bench_training_run")
     ap.add_argument("--json", help="write results here")
     args = ap.parse_args()
@@ -373,6 +440,11 @@ def main() -> int:
     }
     physics: dict[int, int] = {}
     for n in args.num_envs:
+        if args.task == "learn":
+            row = bench_learn(args, n)
+            results["runs"].append(row)
+            print(json.dumps(row), flush=True)
+            continue
         if args.task in ("distill", "both") and args.backend == "mujoco_cpu":
             row = bench_distill(args, n)
             physics[n] = row["physics_walking"]["env_steps_per_s"]
