@@ -153,3 +153,55 @@ def test_policy_node_runs_the_expert_with_its_own_gains_from_the_command(ros_env
         out, _ = proc.communicate(timeout=10)
         rclpy.shutdown()
     assert "holosoma_loco_v1" in out, out[-2000:]
+
+
+def test_event_driven_policy_steps_on_each_reference_and_covers_a_late_one(ros_env, policy_file):
+    """event_driven on wall time (the launch graphs): one /joint_targets per /reference_motion as it
+    arrives, whatever the (here 10 Hz) rate; when references stop, the fallback timer steps with the
+    last one every 2 periods until reference_timeout, then the node goes quiet."""
+    proc = start_policy_node(
+        ros_env,
+        f"policy_path:={policy_file}",
+        "event_driven:=true",
+        "rate_hz:=10.0",
+        "reference_timeout:=1.0",
+    )
+    rclpy.init()
+    try:
+        got: list[float] = []
+        node, pub_js, pub_imu, pub_ref = _tester(
+            "policy_node_event_tester", lambda m: got.append(time.monotonic())
+        )
+
+        def pump(seconds: float, ref_hz: float | None) -> int:
+            """State at ~100 Hz, references at ``ref_hz`` (None: none); returns references sent."""
+            sent, next_ref = 0, time.monotonic()
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                js, imu, ref = _inputs(node)
+                pub_js.publish(js)
+                pub_imu.publish(imu)
+                if ref_hz and time.monotonic() >= next_ref:
+                    pub_ref.publish(ref)
+                    sent += 1
+                    next_ref += 1.0 / ref_hz
+                rclpy.spin_once(node, timeout_sec=0.01)
+            return sent
+
+        pump(1.0, 40.0)  # warm up (discovery, first steps)
+        n0 = len(got)
+        sent = pump(2.0, 40.0)
+        n_event = len(got) - n0
+        print(f"\n{sent} references -> {n_event} targets (10 Hz timer would give 20)")
+        assert 0.8 * sent <= n_event <= sent + 5, (sent, n_event)
+        t_stop = time.monotonic()
+        pump(2.0, None)
+        late = [t - t_stop for t in got if t > t_stop + 0.1]
+        print(f"after the references stopped: targets at {[round(x, 2) for x in late]} s")
+        assert 2 <= len(late) <= 8, late  # fallback every ~0.2 s while the reference is < 1 s old
+        assert max(late) < 1.2, late  # quiet once reference_timeout passed
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+        rclpy.shutdown()
+    assert "Traceback" not in out, out[-2000:]

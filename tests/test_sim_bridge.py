@@ -527,6 +527,73 @@ def test_band_off_standing_time(stack):
     assert fell is None or fell > 0.3
 
 
+def _targets_on_the_wire(c, probe, n: int = 60, hz: float = 40.0) -> float:
+    """Share of ``n`` distinct /joint_targets (every policy joint offset by a new amount) whose own
+    value is what the first active LowCmd on the wire after their publish carries."""
+    idx = robot.POLICY_TO_FULL
+    default = robot.DEFAULT_POSITION[idx]
+    sent = []
+    for k in range(n):
+        off = 0.01 + 0.002 * (k % 10)  # consecutive messages always differ
+        q = robot.DEFAULT_POSITION.copy()
+        q[idx] += off
+        sent.append((time.monotonic(), off))
+        c.pub_targets.publish(c.targets(q))
+        time.sleep(1.0 / hz)
+    time.sleep(0.3)
+    with probe.lock:
+        cmds = [
+            (t, np.median(np.asarray(m.motor("q"))[idx] - default)) for t, m in probe.raw if t > sent[0][0]
+        ]
+    hits = 0
+    for t0, off in sent:
+        nxt = next((x for t, x in cmds if t > t0), None)
+        hits += nxt is not None and abs(nxt - off) < 1e-4
+    return hits / n
+
+
+@pytest.mark.parametrize("write_on_targets", [True, False])
+def test_targets_reach_the_wire_without_waiting_for_the_loop(ros_env, tmp_path, write_on_targets):
+    """With a 4 Hz bridge loop, targets still go out as they arrive (write_on_targets, the default):
+    the LowCmd after each /joint_targets carries that message. With it off, the loop's own tick
+    does, and most targets are never written (so the check can fail)."""
+    dds = H.process_dds_domain()
+    sim = start([SIM, "--domain", dds], ros_env, tmp_path / "sim.log")
+    bridge = start(
+        [BRIDGE, "--ros-args", "-p", f"dds_domain:={dds}", "-p", "rate_hz:=4.0", "-p", "stand_duration:=0.3",
+         "-p", f"write_on_targets:={str(write_on_targets).lower()}",
+         "-p", "target_timeout:=0.5", "-p", "state_timeout:=0.5"],
+        ros_env, tmp_path / "bridge.log",
+    )  # fmt: skip
+    probe = H.WireProbe(dds)
+    probe.raw = []
+    probe.cmd_hook = lambda t, m: probe.raw.append((t, m))
+    c = RosClient(ros_env)
+    try:
+        c.wait_for(lambda: c.joints is not None, 60.0, "/joint_states (sim -> bridge link up)")
+        c.set_mode(REQ_ENABLE)
+        c.set_mode(REQ_STAND)
+        time.sleep(0.8)
+        c.start_stream(40.0)
+        time.sleep(0.3)
+        c.set_mode(REQ_POLICY)
+        c.wait_mode(MODE_POLICY)
+        c.stop_stream()
+        share = _targets_on_the_wire(c, probe)
+        print(f"\nwrite_on_targets={write_on_targets}: {share:.0%} of targets written at once (4 Hz loop)")
+        assert c.mode == MODE_POLICY, c.tail()
+        if write_on_targets:
+            assert share >= 0.8
+        else:
+            assert share <= 0.4
+    finally:
+        c.close()
+        logs = {"bridge": stop(bridge), "sim": stop(sim)}
+        probe.close()  # after the simulator: no LowState arrives at a closed reader
+        for name, text in logs.items():
+            assert "Traceback" not in text, f"{name} crashed:\n{text[-3000:]}"
+
+
 # =============================================================================== unitree_ros2 mode
 UNITREE_HG_SRC = REPO / "src" / "unitree_hg"
 FASTDDS_PROFILE = UNITREE_HG_SRC / "fastdds_unitree_lo.xml"

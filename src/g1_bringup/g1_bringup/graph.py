@@ -125,10 +125,10 @@ def _control_nodes(sim: dict[str, object] | None = None) -> tuple[NodeSpec, ...]
                 "policy_path": Arg("policy_path"),
                 "policy_compat": Arg("policy_compat"),
                 **sim,
-                # sim graph: one step per reference, once the state has caught up with it (a 50 Hz
-                # timer on /clock can fire before the executor delivered the queued inputs and
-                # call them stale; docs/sim_time.md)
-                **({"event_driven": True} if sim else {}),
+                # one step per reference (the CMG tick is the control clock, docs/sim_time.md); on
+                # simulated time once the state has caught up with it (a 50 Hz timer on /clock
+                # could fire before the executor delivered the queued inputs and call them stale)
+                "event_driven": True,
             },
         ),
     )

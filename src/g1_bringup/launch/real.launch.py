@@ -76,7 +76,7 @@ def generate_launch_description():
             output="screen",
             parameters=[
                 PathJoinSubstitution([FindPackageShare("twist_controller"), "config", 'policy_node.yaml']),
-                {'controller': LaunchConfiguration("controller"), 'policy_path': LaunchConfiguration("policy_path"), 'policy_compat': LaunchConfiguration("policy_compat")},
+                {'controller': LaunchConfiguration("controller"), 'policy_path': LaunchConfiguration("policy_path"), 'policy_compat': LaunchConfiguration("policy_compat"), 'event_driven': True},
             ],
         ),
         Node(

@@ -21,6 +21,9 @@ pose on /joint_targets, a stand-in for the policy). Thin ROS shell: the logic is
   time since it arrived (:func:`~twist_controller.safety.sim_now`), and a LowState's own time is its
   tick, so a simulator that is descheduled (time stands still) trips nothing, while LowState missing
   while the simulator's clock runs on still trips ``state_timeout``.
+* ``write_on_targets`` (true): on wall time a LowCmd goes out the moment accepted targets arrive
+  (through the same state machine step as the loop's), so a command does not wait up to 5 ms for
+  the loop's next tick; the loop still writes at ``rate_hz`` and runs every guard.
 * ``lockstep`` (sim): LowCmd ``reserve[0]`` carries the simulated time (ms + 1) the command was
   computed for: the newest LowState tick it saw, and once targets have arrived the older of that
   and the targets' stamp, so the simulator's lockstep waits for the policy. The loop also wakes on
@@ -70,6 +73,9 @@ PARAMS = {
     "lockstep": False,  # sim: wake on boundary LowStates, write LowCmd when targets arrive
     "lockstep_period": 0.02,  # s of simulated time between the simulator's lockstep waits
     "lockstep_start_timeout": 60.0,  # s of wall time to wait for the first targets before the first LowCmd
+    # wall time: write a LowCmd the moment targets arrive, not at the loop's next 200 Hz tick (the
+    # loop still writes, holds and guards); with use_sim_time only lockstep does (docs/sim_time.md)
+    "write_on_targets": True,
 }
 _SAFETY_KEYS = (
     "robot",
@@ -159,6 +165,10 @@ class PdBridge:
             )
         self.sm = SafetyStateMachine(cfg)
         self.lockstep = bool(params["lockstep"]) and self.sim_time
+        # answer targets at once: lockstep (the simulator waits for it), or on wall time by choice.
+        # Not on simulated time without lockstep: each extra step would count as a look towards
+        # sim_stale_confirm_steps
+        self._write_on_targets = self.lockstep or (bool(params["write_on_targets"]) and not self.sim_time)
         self._lockstep_ms = max(1, round(float(params["lockstep_period"]) * 1000))
         self._tick_time = 0.0  # s, newest LowState tick (sim time)
         self._tick_wall = time.monotonic()  # monotonic time that tick arrived
@@ -244,7 +254,7 @@ class PdBridge:
             if not err:
                 st = m.header.stamp
                 self._targets_stamp_ms = round(st.sec * 1000 + st.nanosec * 1e-6)
-            if self.lockstep:  # write at once (the simulator waits for it)
+            if self._write_on_targets:  # write at once (lockstep: the simulator waits for it)
                 self._consume_state()
                 now = self.now()
                 cmd = self.sm.step(now)

@@ -12,11 +12,18 @@ Thin ROS shell around ``PolicyRuntime``. Parameters:
 * ``policy_compat`` (string): "" or "twist_upstream" (upstream TWIST student TorchScript).
 * ``rate_hz`` (50.0), ``reference_timeout`` (0.1 s), ``state_timeout`` (0.1 s).
 * ``event_driven`` (false): instead of a ``rate_hz`` timer, compute once per reference, the moment
-  both it and a joint state + IMU at least as new (header stamps) have arrived, and stamp the
-  targets with the reference's stamp (the sim graph, docs/sim_time.md).
+  it arrives: the CMG tick is the control clock and a command reaches the targets without waiting
+  for a second timer (docs/sim_time.md, "one tick from command to motor").
 
-Staleness runs on the node clock (simulated time with ``use_sim_time``); in ``event_driven`` mode
-on the inputs' header stamps, with the reference's stamp as "now".
+  - With ``use_sim_time`` (the sim graph): once a joint state + IMU at least as new (header stamps)
+    have arrived too, and the targets carry the reference's stamp; staleness compares header
+    stamps, with the reference's stamp as "now".
+  - On wall time (the robot, the real-time sim): at once, with the newest state (its age checked
+    on receipt, as in timer mode). If no reference came for ``2 / rate_hz`` s the node steps on its
+    own timer with the last one (fresh state, the reference still subject to
+    ``reference_timeout``), so a late CMG tick does not leave the robot on a held target.
+
+Otherwise staleness runs on the node clock at receipt (simulated time with ``use_sim_time``).
 
 On missing/stale/bad inputs it publishes no targets (the bridge then damps) and logs the reason,
 throttled. Publishes its per-step compute time on ``~/step_latency`` (std_msgs/Float32, seconds).
@@ -103,11 +110,18 @@ class PolicyNode(Node):
         self.pub_targets = self.create_publisher(JointTargets, "/joint_targets", 10)
         self.pub_latency = self.create_publisher(Float32, "~/step_latency", 10)
         self.event_driven = bool(self.declare_parameter("event_driven", False).value)
+        # event_driven on simulated time waits for a state as new as the reference (header stamps);
+        # on wall time stamps from other processes (or machines) are not compared: receipt times are
+        self._stamp_sync = self.event_driven and bool(self.get_parameter("use_sim_time").value)
         self._ref_stamp: int | None = None  # ns, newest accepted reference (event_driven)
         self._done_stamp: int | None = None
         self._js_stamp = self._imu_stamp = -1
+        self._period = 1.0 / rate
+        self._last_step = -1e9  # node-clock time of the last step (event_driven on wall time)
         if not self.event_driven:
-            self.create_timer(1.0 / rate, self._tick)
+            self.create_timer(self._period, self._tick)
+        elif not self._stamp_sync:
+            self.create_timer(self._period, self._fallback_tick)
         self._last_reason = ""
         self._last_warn = -1e9
 
@@ -115,10 +129,10 @@ class PolicyNode(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _input_time(self, msg) -> float:
-        """When an input counts as taken: its header stamp in event_driven mode (the step's "now"
-        is then the reference's stamp, so ages compare production times, whatever order the
-        executor delivered them in), else the node clock at receipt."""
-        return _ns(msg.header.stamp) * 1e-9 if self.event_driven else self._now()
+        """When an input counts as taken: its header stamp in event_driven mode on simulated time
+        (the step's "now" is then the reference's stamp, so ages compare production times, whatever
+        order the executor delivered them in), else the node clock at receipt."""
+        return _ns(msg.header.stamp) * 1e-9 if self._stamp_sync else self._now()
 
     def _warn(self, text: str) -> None:
         self.get_logger().warning(text, throttle_duration_sec=2.0)
@@ -143,12 +157,19 @@ class PolicyNode(Node):
         err = self.runtime.set_reference(sample, self._input_time(msg))
         if err:
             self._warn(f"reference rejected: {err}")
-        elif self.event_driven:
+        elif self._stamp_sync:
             self._ref_stamp = _ns(msg.header.stamp)
             self._maybe_step()
+        elif self.event_driven:
+            self._tick()
+
+    def _fallback_tick(self) -> None:
+        """event_driven on wall time: step with the last reference when none came for 2 periods."""
+        if self._now() - self._last_step >= 2.0 * self._period - 1e-3:
+            self._tick()
 
     def _maybe_step(self) -> None:
-        """event_driven: one step per reference, once the state has caught up with it."""
+        """event_driven on simulated time: one step per reference, once the state caught up with it."""
         r = self._ref_stamp
         if r is None or r == self._done_stamp or min(self._js_stamp, self._imu_stamp) < r:
             return
@@ -179,7 +200,7 @@ class PolicyNode(Node):
         err = self.runtime.set_joint_state(q, dq, self._input_time(msg))
         if err:
             self._warn(f"joint_states rejected: {err} (all 29 G1 joints must be present)")
-        elif self.event_driven:
+        elif self._stamp_sync:
             self._js_stamp = _ns(msg.header.stamp)
             self._maybe_step()
 
@@ -192,14 +213,15 @@ class PolicyNode(Node):
         )
         if err:
             self._warn(f"imu rejected: {err}")
-        elif self.event_driven:
+        elif self._stamp_sync:
             self._imu_stamp = _ns(msg.header.stamp)
             self._maybe_step()
 
     def _tick(self, stamp=None) -> None:
         if self.runtime is None:
             return
-        result = self.runtime.step(self._now() if stamp is None else _ns(stamp) * 1e-9)
+        self._last_step = self._now()
+        result = self.runtime.step(self._last_step if stamp is None else _ns(stamp) * 1e-9)
         if result.targets is None:
             # once per cause (the text before the ages in parentheses), at most once per second
             cause = result.reason.split(" (")[0]
