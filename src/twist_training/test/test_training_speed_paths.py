@@ -1,7 +1,8 @@
 """The fast training paths (issue 22) change speed, not behaviour:
 
 * ``stepper="rollout"`` (mujoco.rollout over all envs, state in numpy arrays) follows the per-env
-  ``mj_step`` pool to solver tolerance (only the cold warm start of each policy step differs);
+  ``mj_step`` pool to solver tolerance (only the cold warm start of each policy step differs),
+  contact and hand forces included;
 * ``contact_model="feet"`` (4 spheres per sole instead of 7 capsules): the walking expert reaches
   the same steady speeds at the same commands as in the deployment scene's geometry at the
   deployment simulator's 2 ms step.
@@ -62,7 +63,7 @@ def test_rollout_backend_interface():
     be.reset_envs(np.arange(3), qpos, np.zeros((3, 35)))
     st = be.state()
     assert st.key_body_pos.shape == (3, len(KEY_BODIES), 3) and st.foot_pos.shape == (3, 2, 3)
-    assert np.all(np.isfinite(st.key_body_pos)) and np.all(np.isnan(st.foot_force))  # no contact forces
+    assert np.all(np.isfinite(st.key_body_pos))
     be.set_root_velocity_xy(np.array([1]), np.array([[0.8, 0.0]]))
     assert be.state().qvel[1, 0] == pytest.approx(0.8)
     be.set_params(np.arange(3), PhysicsParams(friction=np.array([0.3, 1.0, 1.7])))
@@ -71,9 +72,38 @@ def test_rollout_backend_interface():
         be.step(np.tile(robot.DEFAULT_POSITION, (3, 1)))
     st = be.state()
     assert np.all(st.qpos[:, 2] > 0.7) and st.qvel[1, 0] > 0.1  # standing; env 1 still moving
-    with pytest.raises(NotImplementedError):
-        be.step(np.tile(robot.DEFAULT_POSITION, (3, 1)), hand_forces=np.ones((3, 2, 3)))
     be.close()
+
+
+def test_rollout_contact_and_hand_forces_equal_the_pool():
+    """Foot contact forces (cfrc_ext in the pool, contact sensors in rollout), torso force, torques
+    and a hand force applied for one substep: same results from both steppers (tracking task)."""
+    out = {}
+    for stepper in ("pool", "rollout"):
+        be = make_backend("mujoco_cpu", 2, SimConfig(stepper=stepper, threads=2), KEY_BODIES)
+        qpos = np.tile(be.base_model.key_qpos[0], (2, 1))
+        be.reset_envs(np.arange(2), qpos, np.zeros((2, 35)))
+        rec = []
+        for t in range(30):
+            hf = None
+            if t in (10, 11):
+                hf = np.zeros((2, 2, 3))
+                hf[0, 0] = [40.0, 0.0, 0.0]  # env 0, left hand, pushed for one substep twice
+            be.step(np.tile(robot.DEFAULT_POSITION, (2, 1)), hf)
+            st = be.state()
+            rec.append((st.qpos.copy(), st.foot_force.copy(), st.torso_force.copy(), st.joint_torque.copy()))
+        out[stepper] = rec
+        if stepper == "rollout":
+            be.close()
+    fz = np.array([r[1][..., 2] for r in out["pool"]])
+    assert np.all(fz[-1] > 30.0)  # standing on both feet
+    moved = np.abs(out["pool"][-1][0][0] - out["pool"][-1][0][1]).max()
+    assert moved > 1e-3  # the hand force made env 0 differ from env 1
+    for (qa, fa, ta, ja), (qb, fb, tb, jb) in zip(out["pool"], out["rollout"], strict=True):
+        np.testing.assert_allclose(qb, qa, atol=1e-5)
+        np.testing.assert_allclose(fb, fa, atol=0.5)  # N, of ~150 N per foot
+        np.testing.assert_allclose(tb, ta, atol=0.5)
+        np.testing.assert_allclose(jb, ja, atol=0.5)
 
 
 # steady speeds of the expert (second half of 6 s at each command, from standing)

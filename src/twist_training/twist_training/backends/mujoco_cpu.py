@@ -12,8 +12,9 @@
   the state of every env lives in one numpy array (``mjSTATE_FULLPHYSICS``), so resets and pushes are
   array writes and ``state()`` is slicing; key-body/foot positions and actuator torques come from
   sensors added to the model (values of the last substep's forward pass, as ``xpos`` /
-  ``actuator_force`` after ``mj_step``). No contact forces (``foot_force``/``torso_force`` are NaN)
-  and no hand forces: the distillation task needs neither; the tracking task uses the pool.
+  ``actuator_force`` after ``mj_step``); foot/torso contact forces from contact sensors (net force,
+  equal to ``cfrc_ext`` of the pool up to the sign convention, handled here); hand forces ride in
+  the first substep's control vector (``mjSTATE_XFRC_APPLIED``).
   ``qacc_warmstart`` is not carried between policy steps (rollout cannot return it): the first
   substep of each policy step starts the solver cold (Newton converges to the same tolerance).
 * ``contact_model="feet"`` replaces each foot's 7 sole capsules by 4 spheres at the sole's corners.
@@ -84,8 +85,9 @@ def build_training_model(sim_cfg, sensor_bodies: tuple[str, ...] = ()):
     no visual meshes (masses/inertias are unchanged; a test checks it).
 
     ``sim_cfg.contact_model`` "feet": the sole capsules become 4 corner spheres per foot.
-    ``sensor_bodies``: a framepos sensor per body (world position of the body frame) and an
-    actuatorfrc sensor per actuator, in that order (the rollout stepper reads them)."""
+    ``sensor_bodies``: a framepos sensor per body (world position of the body frame), a contact
+    sensor (net force) per foot and the torso, and an actuatorfrc sensor per actuator (the rollout
+    stepper reads them)."""
     import mujoco
 
     from twist_controller.g1_model import SceneConfig, build_scene_spec, default_qpos
@@ -104,6 +106,16 @@ def build_training_model(sim_cfg, sensor_bodies: tuple[str, ...] = ()):
             objname=b,
         )
     if sensor_bodies:
+        for b in (*robot.FOOT_BODIES, robot.TORSO_BODY):  # net contact force on the body (-cfrc_ext)
+            sens = spec.add_sensor(
+                name=f"con_{b}",
+                type=mujoco.mjtSensor.mjSENS_CONTACT,
+                objtype=mujoco.mjtObj.mjOBJ_BODY,
+                objname=b,
+            )
+            sens.intprm[0] = 1 << int(mujoco.mjtConDataField.mjCONDATA_FORCE)
+            sens.intprm[1] = 3  # reduce: net force
+            sens.intprm[2] = 1
         for a in spec.actuators:
             spec.add_sensor(
                 name=f"frc_{a.name}",
@@ -203,6 +215,11 @@ class MujocoCpuBackend:
         adr = [m.sensor(f"pos_{b}").adr[0] for b in sensor_bodies]
         self._pos_adr = np.array(adr)[:, None] + np.arange(3)  # (bodies, 3)
         self._frc_adr = np.array([m.sensor(f"frc_{m.actuator(a).name}").adr[0] for a in range(m.nu)])
+        con = [m.sensor(f"con_{b}").adr[0] for b in (*robot.FOOT_BODIES, robot.TORSO_BODY)]
+        self._con_adr = np.array(con)[:, None] + np.arange(3)  # (3, 3): feet, torso
+        # hand forces ride in the control vector (ctrl + xfrc_applied) of the first substep only
+        self._xfrc_spec = mj.mjtState.mjSTATE_CTRL | mj.mjtState.mjSTATE_XFRC_APPLIED
+        self._ctrl_x = np.zeros((n, self.decimation, m.nu + 6 * m.nbody))
         self._key_rows = np.array([sensor_bodies.index(b) for b in key_bodies], dtype=np.int64)
         self._foot_rows = np.array([sensor_bodies.index(b) for b in robot.FOOT_BODIES], dtype=np.int64)
         self._thread_datas = [mj.MjData(m) for _ in range(self.threads)]
@@ -294,14 +311,22 @@ class MujocoCpuBackend:
     def step(self, targets, hand_forces=None) -> None:
         self._targets[:] = targets
         if self.stepper == "rollout":
+            m = self.base_model
             if hand_forces is not None and np.any(hand_forces):
-                raise NotImplementedError("stepper='rollout' applies no hand forces; use stepper='pool'")
-            self._ctrl[:] = self._targets[:, None, :]
+                ctrl, spec = self._ctrl_x, int(self._xfrc_spec)
+                ctrl[:] = 0.0
+                ctrl[:, :, : m.nu] = self._targets[:, None, :]
+                xfrc = ctrl[:, 0, m.nu :].reshape(self.num_envs, m.nbody, 6)
+                xfrc[:, self.hand_ids, :3] = hand_forces  # the force acts for exactly one substep
+            else:
+                ctrl, spec = self._ctrl, int(self._mj.mjtState.mjSTATE_CTRL)
+                ctrl[:] = self._targets[:, None, :]
             self._rollout.rollout(
                 self.models,
                 self._thread_datas,
                 self._S,
-                self._ctrl,
+                ctrl,
+                control_spec=spec,
                 nstep=self.decimation,
                 initial_warmstart=self._warm,
                 state=self._out,
@@ -323,14 +348,14 @@ class MujocoCpuBackend:
         if self.stepper == "rollout":
             m, S, sd = self.base_model, self._S, self._last_sens
             pos = sd[:, self._pos_adr]  # (N, bodies, 3)
-            nan = np.full((n, 2, 3), np.nan)
+            con = sd[:, self._con_adr]  # (N, 3, 3): the force each body exerts = -cfrc_ext[3:]
             return BatchState(
                 S[:, self._q0 : self._v0].copy(),
                 S[:, self._v0 : self._v0 + m.nv].copy(),
                 pos[:, self._key_rows],
                 pos[:, self._foot_rows],
-                nan,
-                np.full(n, np.nan),
+                -con[:, :2],
+                np.linalg.norm(con[:, 2], axis=1),
                 sd[:, self._frc_adr],
             )
         qpos = np.empty((n, self.base_model.nq))

@@ -45,7 +45,7 @@ class SimConfig:
     contact_model: str = "full"
     # mujoco_cpu stepping: "pool" = per-env mj_step in a thread pool (all BatchState fields);
     # "rollout" = mujoco.rollout over all envs (C threads, state kept in numpy arrays, no per-env
-    # Python per step; no contact forces and no hand forces, see backends/mujoco_cpu.py)
+    # Python per step; contact forces from contact sensors, see backends/mujoco_cpu.py)
     stepper: str = "pool"
 
     @property
