@@ -21,6 +21,8 @@ holosoma expert, the shipped CMG), for each --num-envs:
 schedule, seed 0) and a fixed evaluation of its student (distill.quick_eval: the student alone,
 deployment collision model, same seed): wall time next to falls and velocity error, to check that
 a speed-up leaves the learning result unchanged.
+``--task update``: the DAgger regression update alone (ms per minibatch, samples/s) per torch thread
+count (--update-threads) and batch size (--update-batches).
 ``--task tracking`` (the PPO TWIST tracking task, TrackingEnv):
   env_zero_actions      TrackingEnv.step with zero actions (physics + reference + obs + rewards + resets)
   env_teacher_policy    ... plus the teacher network's batched forward pass (rollout collection)
@@ -291,6 +293,54 @@ def bench_learn(args, n: int) -> dict:
     return row
 
 
+def bench_update(args) -> dict:
+    """The DAgger regression update alone: ms per minibatch update and samples/s of the student
+    network (config's hidden sizes, 1155 inputs, 23 outputs, Adam) per torch thread count and batch."""
+    import numpy as np
+    import torch
+    from torch import nn
+
+    from twist_controller import robot
+    from twist_controller.observations import STUDENT_LAYOUT
+    from twist_training.distill.dagger import StudentNet
+
+    cfg, sets = _distill_cfg(args, 1)
+    row = {"task": "update", "hidden": cfg.hidden, **sets, "runs": []}
+    rng = np.random.default_rng(0)
+    for threads in args.update_threads:
+        torch.set_num_threads(threads)
+        for bs in args.update_batches:
+            net = StudentNet(STUDENT_LAYOUT.size, robot.NUM_POLICY_JOINTS, cfg.hidden)
+            opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+            x = torch.from_numpy(rng.standard_normal((bs, STUDENT_LAYOUT.size)).astype(np.float32))
+            y = torch.from_numpy(rng.standard_normal((bs, robot.NUM_POLICY_JOINTS)).astype(np.float32))
+
+            def update(net=net, opt=opt, x=x, y=y):
+                loss = nn.functional.mse_loss(net(x), y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+
+            update()
+            k = 0
+            with Meter() as m:
+                while time.perf_counter() - m.t0 < args.seconds:
+                    update()
+                    k += 1
+            row["runs"].append(
+                {
+                    "torch_threads": threads,
+                    "batch": bs,
+                    "ms_per_update": round(m.wall / k * 1e3, 1),
+                    "samples_per_s": round(k * bs / m.wall),
+                    "cpu_share": round(m.cpu_share, 2),
+                    "load_1min": [round(m.load0, 2), round(m.load1, 2)],
+                }
+            )
+            print(json.dumps(row["runs"][-1]), flush=True)
+    return row
+
+
 def bench_tracking(args, n: int, physics: dict) -> dict:
     import numpy as np
 
@@ -401,7 +451,7 @@ def bench_tracking(args, n: int, physics: dict) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--task", choices=["distill", "tracking", "both", "learn"], default="both")
+    ap.add_argument("--task", choices=["distill", "tracking", "both", "learn", "update"], default="both")
     ap.add_argument("--num-envs", type=int, nargs="+", default=[64])
     ap.add_argument("--seconds", type=float, default=8.0, help="timing window per measurement")
     ap.add_argument("--backend", default="mujoco_cpu", help="tracking task only (distill is mujoco_cpu)")
@@ -426,6 +476,10 @@ def main() -> int:
     )
     ap.add_argument("--eval-envs", type=int, default=32, help="learn: envs of the fixed student evaluation")
     ap.add_argument("--eval-seconds", type=float, default=20.0, help="learn: its length")
+    ap.add_argument("--update-threads", type=int, nargs="+", default=[1, 2], help="update: torch threads")
+    ap.add_argument(
+        "--update-batches", type=int, nargs="+", default=[512, 1024, 2048], help="update: batches"
+    )
     ap.add_argument("--work-dir", default="/tmp/bench_training_run")
     ap.add_argument("--json", help="write results here")
     args = ap.parse_args()
@@ -439,6 +493,9 @@ def main() -> int:
         "runs": [],
     }
     physics: dict[int, int] = {}
+    if args.task == "update":
+        results["runs"].append(bench_update(args))
+        args.num_envs = []
     for n in args.num_envs:
         if args.task == "learn":
             row = bench_learn(args, n)
