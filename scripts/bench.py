@@ -35,7 +35,6 @@ import sys
 import tempfile
 import threading
 import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -297,131 +296,129 @@ def _stats_ms(x: list[float]) -> dict:
     }
 
 
-def _first(rows, t_from: float, moved, key: int = 0):
-    """First row with row[key] >= t_from whose signal (row[-1]) satisfies ``moved``."""
-    for r in rows:
-        if r[key] >= t_from and moved(r[-1]):
-            return r
-    return None
-
-
 HOPS = (
     ("cmd_vel_to_reference", "/cmd_vel publish -> reference_mux publishes the first /reference_motion "
-     "whose command moved (cmg_node's 50 Hz tick, CMG step, cmg_node -> mux)"),
+     "carrying that command (wait for cmg_node's 50 Hz tick, CMG step, cmg_node -> mux)"),
     ("reference_to_joint_targets", "that /reference_motion's publish -> policy_node publishes the first "
-     "/joint_targets that moved (mux -> policy_node, its 50 Hz tick, policy step)"),
-    ("joint_targets_to_lowcmd", "that /joint_targets' publish -> first LowCmd on the wire whose targets "
-     "moved (policy_node -> pd_bridge, its 200 Hz tick, DDS to the probe)"),
-    ("total", "/cmd_vel publish -> first LowCmd on the wire whose targets moved"),
+     "/joint_targets computed from it (mux -> policy_node, policy step)"),
+    ("joint_targets_to_lowcmd", "that /joint_targets' publish -> first LowCmd on the wire carrying it "
+     "(policy_node -> pd_bridge, its write, DDS to the probe)"),
+    ("total", "/cmd_vel publish -> first LowCmd on the wire carrying that command"),
 )  # fmt: skip
 
 
-def _toward(old: float, new: float, frac: float = 0.05):
-    """Predicate: x moved more than ``frac`` of the step from ``old`` toward ``new``."""
-    d = new - old
-    return lambda x: (x - old) * np.sign(d) > frac * abs(d)
+class CommandCode:
+    """Distinct forward speeds for a /cmd_vel stream, ``step`` apart, in a scrambled order (a value
+    comes back only every ``levels`` messages), and their decoding from a measured speed."""
+
+    def __init__(self, lo: float = 0.05, step: float = 0.003, levels: int = 101, stride: int = 37):
+        self.lo, self.step, self.levels, self.stride = lo, step, levels, stride
+
+    def value(self, k: int) -> float:
+        return self.lo + self.step * ((k * self.stride) % self.levels)
+
+    def level(self, v: float) -> int | None:
+        """The level whose value ``v`` is (within a quarter step), else None."""
+        i = round((v - self.lo) / self.step)
+        return i if 0 <= i < self.levels and abs(v - self.lo - i * self.step) < 0.25 * self.step else None
 
 
-def latency_steps(ros: _RosSide, wire: _WireSignal, steps: int, amp: float = 0.2) -> dict:
-    """``2 * steps`` /cmd_vel steps 0 -> amp -> 0 ...; each hop timed on the same step.
+def _first_carrying(rows: list, times: list[float], t_from: float, want: int, decode, horizon: float):
+    """First row at or after ``t_from`` (``times`` = the rows' sort key) whose decoded level is
+    ``want``, looking at most ``horizon`` s ahead."""
+    import bisect
 
-    Before each step the wire must show the previous level (streaming /cmd_vel at 20 Hz, up to
-    3 s), then 0.3-0.37 s more (a random 0-20 ms last: random phase against the 50 Hz loops). "Moved" = more
-    than 5 % of the step from the old level toward the new one (the first response, not the end
-    of cmg_node's command ramp). Every hop is timed from publish stamps (one machine, the bench
-    converts the nodes' wall-clock header stamps to its monotonic clock), so the hops add up to the
-    total exactly; the bench's own receive delays are reported next to them."""
+    for i in range(bisect.bisect_left(times, t_from), len(rows)):
+        if times[i] > t_from + horizon:
+            return None
+        if decode(rows[i]) == want:
+            return rows[i]
+    return None
+
+
+def latency_stream(ros: _RosSide, wire: _WireSignal, samples: int, rate_hz: float = 20.0) -> dict:
+    """/cmd_vel streamed at about ``rate_hz`` (each gap drawn from 0.8-1.2 periods: random phase
+    against the 50 Hz loops), every message a new forward speed (``CommandCode``). The probe policy
+    moves every joint target by ACTION_SCALE x the reference speed, so each LowCmd on the wire says
+    which command it carries and every message is one sample: publish -> the first /reference_motion
+    carrying it (stamp) -> the first /joint_targets computed from it (stamp) -> the first LowCmd on
+    the wire carrying it (receive time). One machine: the nodes' wall-clock header stamps are
+    converted to the bench's monotonic clock, so the hops add up to the total exactly."""
     from twist_controller import robot
 
     scale = robot.ACTION_SCALE  # probe policy: action = vx, target = default + scale * action
-    hops: dict[str, list[float]] = {k: [] for k, _ in HOPS}
-    extra_keys = ("cmd_vel_to_cmg_publish", "mux_forward", "reference_delivery", "joint_targets_delivery")
-    extra: dict[str, list[float]] = {k: [] for k in extra_keys}
-    misses: dict[str, int] = {"not_settled": 0, "reference": 0, "joint_targets": 0, "lowcmd": 0,
-                              "bridge_not_in_policy": 0}  # fmt: skip
-    full_first = 0  # steps whose first moved reference already carried the whole new command
-    diag: list[dict] = []
-    prev = 0.0
-
-    def stream_until(v: float, cond, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            ros.cmd(v)
-            if cond():
-                return True
-            time.sleep(0.05)
-        return cond()
-
-    for i in range(2 * steps):
-        v = amp if i % 2 == 0 else 0.0
-        level = scale * prev
+    code = CommandCode()
+    sent: list[tuple[float, int]] = []  # (publish monotonic, level)
+    rng = np.random.default_rng(0)
+    left_policy = None
+    with ros.lock:
+        n_ref0, n_tgt0, n_cmg0 = len(ros.refs), len(ros.targets), len(ros.cmg_refs)
+    with wire.probe.lock:
+        n_wire0 = len(wire.rows)
+    t_start = time.monotonic()
+    for k in range(samples):
         if ros.mode != "POLICY":  # a safety trip (stale input): the bridge stays out of POLICY
-            misses["bridge_not_in_policy"] += 2 * steps - i
-            diag.append({"step": i, "problem": f"bridge in {ros.mode}, not POLICY: remaining steps not run"})
+            left_policy = f"bridge in {ros.mode} after {k} commands"
             break
-
-        def at_level(level=level):
-            x = wire.last()
-            return x is not None and abs(x - level) < 0.1 * scale * amp
-
-        if not stream_until(prev, at_level, 3.0):
-            misses["not_settled"] += 1
-            diag.append({"step": i, "problem": "not settled", "want": level, "wire": wire.last()})
-            prev = v
+        sent.append((ros.cmd(code.value(k)), (k * code.stride) % code.levels))
+        time.sleep(rng.uniform(0.8, 1.2) / rate_hz)
+    time.sleep(0.5)  # the last command's LowCmds
+    duration = time.monotonic() - t_start
+    with ros.lock:
+        refs = ros.refs[n_ref0:]
+        tgts = ros.targets[n_tgt0:]
+        cmgs = ros.cmg_refs[n_cmg0:]
+    with wire.probe.lock:
+        lows = [r for r in wire.rows[n_wire0:] if r[1] == "ACTIVE"]
+    ref_t = [r[1] for r in refs]  # publish stamps
+    tgt_t = [r[1] for r in tgts]
+    cmg_t = [r[1] for r in cmgs]
+    low_t = [r[0] for r in lows]  # receive times on the wire
+    hops: dict[str, list[float]] = {k: [] for k, _ in HOPS}
+    extra: dict[str, list[float]] = {
+        k: []
+        for k in ("cmd_vel_to_cmg_publish", "mux_forward", "reference_delivery", "joint_targets_delivery")
+    }
+    misses = {"reference": 0, "joint_targets": 0, "lowcmd": 0}
+    diag: list[dict] = []
+    for t0, lv in sent:
+        ref = _first_carrying(refs, ref_t, t0, lv, lambda r: code.level(r[2]), 1.0)
+        tgt = low = None
+        if ref is not None:
+            tgt = _first_carrying(tgts, tgt_t, ref[1], lv, lambda r: code.level(r[2] / scale), 1.0)
+        if tgt is not None:
+            low = _first_carrying(lows, low_t, tgt[1], lv, lambda r: code.level(r[2] / scale), 1.0)
+        if None in (ref, tgt, low):
+            misses["reference" if ref is None else "joint_targets" if tgt is None else "lowcmd"] += 1
+            if len(diag) < 20:
+                diag.append({"t": round(t0 - t_start, 3), "level": lv, "ref": ref, "targets": tgt})
             continue
-        stream_until(prev, lambda: False, 0.3)
-        time.sleep(0.02 * np.random.rand())  # random phase against the 50 Hz loops
-        t0 = ros.cmd(v)
-        stream_until(v, partial(at_level, level=scale * v), 1.0)
-        time.sleep(0.05)
-        cmd_moved, target_moved = _toward(prev, v), _toward(level, scale * v)
-        with ros.lock:
-            ref = _first(ros.refs, t0, cmd_moved)
-            cref = _first(ros.cmg_refs, t0, cmd_moved)
-            tgt = None
-            if ref is not None:  # targets published after the reference (stamp order)
-                tgt = _first(ros.targets, ref[1], target_moved, key=1)
-        with wire.probe.lock:
-            lc = _first(wire.rows, t0, target_moved)
-        if lc is not None and lc[1] != "ACTIVE":
-            lc = None
-        if ref is None:
-            misses["reference"] += 1
-        elif tgt is None:
-            misses["joint_targets"] += 1
-        elif lc is None:
-            misses["lowcmd"] += 1
-        if None in (ref, tgt, lc):
-            diag.append({"step": i, "problem": "missed", "ref": ref, "targets": tgt, "lowcmd": lc})
-            prev = v
-            continue
-        full_first += abs(ref[2] - v) < 1e-3 * amp
         hops["cmd_vel_to_reference"].append(ref[1] - t0)
         hops["reference_to_joint_targets"].append(tgt[1] - ref[1])
-        hops["joint_targets_to_lowcmd"].append(lc[0] - tgt[1])
-        hops["total"].append(lc[0] - t0)
+        hops["joint_targets_to_lowcmd"].append(low[0] - tgt[1])
+        hops["total"].append(low[0] - t0)
+        cref = _first_carrying(cmgs, cmg_t, t0, lv, lambda r: code.level(r[2]), 1.0)
         if cref is not None:
             extra["cmd_vel_to_cmg_publish"].append(cref[1] - t0)
             extra["mux_forward"].append(ref[1] - cref[1])
         extra["reference_delivery"].append(ref[0] - ref[1])
         extra["joint_targets_delivery"].append(tgt[0] - tgt[1])
-        prev = v
-    n = len(hops["total"])
     return {
-        "steps": 2 * steps,
-        "samples": n,
+        "commands": len(sent),
+        "samples": len(hops["total"]),
+        "rate_hz": round(len(sent) / duration, 2),
+        "seconds": round(duration, 1),
         "misses": misses,
         "missed": sum(misses.values()),
-        "step_vx": amp,
-        "full_command_in_first_reference": f"{full_first}/{n}",
+        "left_policy": left_policy,
         "hops": {k: {**_stats_ms(hops[k]), "what": what} for k, what in HOPS},
         "detail": {k: _stats_ms(x) for k, x in extra.items()},
         "raw_ms": {k: [round(x * 1e3, 3) for x in v] for k, v in hops.items()},
-        "diagnostics": diag[:20],
+        "diagnostics": diag,
     }
 
 
-def bench_stack(steps: int, cpu_window: float) -> dict:
+def bench_stack(samples: int, runs: int, cpu_window: float) -> dict:
     import stack_harness as H
 
     work = Path(tempfile.mkdtemp(prefix="bench_stack_"))
@@ -436,7 +433,7 @@ def bench_stack(steps: int, cpu_window: float) -> dict:
     # must be wall time (with the sim graph's default simulated time they would be /clock's)
     stack = H.Stack(work / "logs", cmg, pol, ros_domain, dds, extra_args={"use_sim_time": "false"},
                     node_params={"cmg_node": ["max_accel:=[100.0,100.0,100.0]"]})  # fmt: skip
-    probe = H.WireProbe(dds)
+    probe = H.WireProbe(dds, lowstate=False)
     wire = _WireSignal(probe)
     ros = _RosSide()
     res: dict = {"nodes": list(H.CONTROL_NODES), "cmg_node_command": stack.commands["cmg_node"][1:]}
@@ -449,12 +446,16 @@ def bench_stack(steps: int, cpu_window: float) -> dict:
         if ros.mode != "POLICY":
             raise RuntimeError(f"stack never reached POLICY (mode {ros.mode}); logs in {work}")
         t_policy = time.monotonic()
-        # ---- /cmd_vel -> LowCmd latency, per hop, on the same steps
-        load0 = os.getloadavg()
-        lat = latency_steps(ros, wire, steps)
-        lat["loadavg_before"] = [round(x, 2) for x in load0]
-        lat["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
-        res["cmd_vel_to_lowcmd"] = lat
+        # ---- /cmd_vel -> LowCmd latency, per hop, on the same commands; ``runs`` windows back to
+        # back (the same load), so the run-to-run spread is part of the figure
+        res["cmd_vel_to_lowcmd_runs"] = []
+        for _ in range(runs):
+            load0 = os.getloadavg()
+            lat = latency_stream(ros, wire, samples)
+            lat["loadavg_before"] = [round(x, 2) for x in load0]
+            lat["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+            res["cmd_vel_to_lowcmd_runs"].append(lat)
+        res["cmd_vel_to_lowcmd"] = lat  # the last window (the table shows every one)
         # ---- jitter and CPU at real time (steady command)
         with ros.lock:
             ros.targets.clear()
@@ -698,21 +699,22 @@ def table(res: dict) -> str:
             rows.append((f"policy step, {r['backend']}", val, "obs build + MLP of student size, 1 thread"))
     if "stack" in res:
         s = res["stack"]
-        c = s["cmd_vel_to_lowcmd"]
-        cond = f"{c['samples']} of {c['steps']} steps, {c['missed']} missed, load {c['loadavg_before']}"
-        for key, label in (
-            ("total", "/cmd_vel -> LowCmd on the wire (total)"),
-            ("cmd_vel_to_reference", "  hop: /cmd_vel -> /reference_motion (cmg_node tick + mux)"),
-            ("reference_to_joint_targets", "  hop: /reference_motion -> /joint_targets (policy_node tick)"),
-            ("joint_targets_to_lowcmd", "  hop: /joint_targets -> LowCmd on the wire (pd_bridge tick)"),
-        ):
-            h = c["hops"][key]
-            if not h["samples"]:
-                rows.append((label, "no samples", cond))
-                continue
-            val = f"{h['p50_ms']:.1f} ms p50, {h['p90_ms']:.1f} p90, {h['p99_ms']:.1f} p99,"
-            val += f" {h['max_ms']:.1f} max"
-            rows.append((label, val, cond if key == "total" else f"{h['samples']} samples, same steps"))
+        for n, c in enumerate(s.get("cmd_vel_to_lowcmd_runs", [])):
+            cond = f"run {n + 1}: {c['samples']} of {c['commands']} commands at {c['rate_hz']} Hz,"
+            cond += f" {c['missed']} missed, load {c['loadavg_before']}"
+            for key, label in (
+                ("total", "/cmd_vel -> LowCmd on the wire (total)"),
+                ("cmd_vel_to_reference", "  hop: /cmd_vel -> /reference_motion (cmg_node tick + mux)"),
+                ("reference_to_joint_targets", "  hop: /reference_motion -> /joint_targets (policy step)"),
+                ("joint_targets_to_lowcmd", "  hop: /joint_targets -> LowCmd on the wire (pd_bridge)"),
+            ):
+                h = c["hops"][key]
+                if not h["samples"]:
+                    rows.append((label, "no samples", cond))
+                    continue
+                val = f"{h['p50_ms']:.1f} ms p50, {h['p90_ms']:.1f} p90, {h['p99_ms']:.1f} p99,"
+                val += f" {h['max_ms']:.1f} max"
+                rows.append((label, val, cond if key == "total" else f"run {n + 1}, same commands"))
         for key, label in (
             ("jitter_joint_targets_stamp", "policy_node 50 Hz loop"),
             ("jitter_reference_motion_stamp", "reference 50 Hz loop"),
@@ -777,14 +779,21 @@ def main(argv: list[str] | None = None) -> int:
         "--skip", default="", help="comma list of: cmg,policy,stack,sim,training,cmg_training,redis"
     )
     ap.add_argument("--out", default=str(REPO / "runs" / "bench"), help="JSON output folder")
+    ap.add_argument(
+        "--latency-samples",
+        type=int,
+        default=0,
+        help="/cmd_vel messages per latency window (2 windows; default 3000, --quick 300; ~20 per s)",
+    )
     args = ap.parse_args(argv)
     skip = {s for s in args.skip.split(",") if s}
     q = args.quick
     res: dict = {"machine": machine(), "quick": q}
+    lat_samples = args.latency_samples or (300 if q else 3000)
     plan = [
         ("cmg_step", "cmg", lambda: bench_cmg_step(500 if q else 2000)),
         ("policy_step", "policy", lambda: bench_policy_step(300 if q else 1000)),
-        ("stack", "stack", lambda: bench_stack(10 if q else 30, 5.0 if q else 15.0)),
+        ("stack", "stack", lambda: bench_stack(lat_samples, 2, 5.0 if q else 15.0)),
         ("sim_rtf", "sim", lambda: bench_sim_rtf(5.0 if q else 20.0)),
         ("training", "training", lambda: bench_training(3.0 if q else 8.0, 16)),
         ("cmg_training", "cmg_training", lambda: bench_cmg_training(3 if q else 5)),
@@ -811,10 +820,12 @@ def main(argv: list[str] | None = None) -> int:
         p.write_text(json.dumps(res, indent=1, default=float))
     (out / "latest.md").write_text(text + "\n")
     print(f"\nwrote {out / 'latest.json'} and {out / f'bench_{stamp}.json'}")
-    lat = res.get("stack", {}).get("cmd_vel_to_lowcmd", {})
-    missed = lat.get("missed", 0)
-    if missed:
-        print(f"bench: {missed} latency steps missed: {lat.get('misses')}", file=sys.stderr)
+    missed = 0
+    for lat in res.get("stack", {}).get("cmd_vel_to_lowcmd_runs", []):
+        if lat["missed"] or lat["left_policy"]:
+            missed += lat["missed"] + bool(lat["left_policy"])
+            print(f"bench: latency window: {lat['missed']} commands never reached the wire "
+                  f"{lat['misses']}; {lat['left_policy'] or ''}", file=sys.stderr)  # fmt: skip
     left = res.get("stack", {}).get("left_policy")
     if left:
         print(f"bench: the bridge left POLICY during the run: {left}", file=sys.stderr)

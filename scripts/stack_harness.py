@@ -231,7 +231,9 @@ class Stack:
 class WireProbe:
     """Listens to the robot link; every record is (monotonic time, ...)."""
 
-    def __init__(self, dds_domain: int):
+    def __init__(self, dds_domain: int, lowstate: bool = True):
+        """``lowstate=False``: LowCmd only (the latency bench: 500 Hz of LowState parsed in Python
+        would load the measuring process more than the chain it measures)."""
         from cyclonedds.core import Listener
         from cyclonedds.sub import DataReader
         from cyclonedds.topic import Topic
@@ -255,10 +257,11 @@ class WireProbe:
         self.dp = unitree_io.init_dds(dds_domain, "lo")
         cmd_topic = Topic(self.dp, "rt/lowcmd", LowCmd_)
         state_topic = Topic(self.dp, "rt/lowstate", LowState_)
-        self._readers = [
-            DataReader(self.dp, cmd_topic, listener=Listener(on_data_available=self._on_cmd)),
-            DataReader(self.dp, state_topic, listener=Listener(on_data_available=self._on_state)),
-        ]
+        self._readers = [DataReader(self.dp, cmd_topic, listener=Listener(on_data_available=self._on_cmd))]
+        if lowstate:
+            self._readers.append(
+                DataReader(self.dp, state_topic, listener=Listener(on_data_available=self._on_state))
+            )
 
     @staticmethod
     def _take(reader):
