@@ -20,7 +20,7 @@ class DistillConfig:
     threads: int = 2  # physics threads (MuJoCo releases the GIL)
     # physics stepping: "rollout" (mujoco.rollout, all envs in C threads) | "pool" (per-env mj_step
     # in a Python thread pool); same physics, see backends/mujoco_cpu.py and docs/training.md
-    stepper: str = "pool"
+    stepper: str = "rollout"
     # collision model: "full" (the deployment scene's) | "feet" (4 spheres per sole); docs/training.md
     contact_model: str = "full"
     episode_s: float = 20.0
