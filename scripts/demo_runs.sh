@@ -41,7 +41,7 @@ for i in $(seq 1 "$RUNS"); do
   finished=$(grep -c "profile finished" "$log")
   load=$(cut -d' ' -f1-3 /proc/loadavg)
   kill -INT $pid 2>/dev/null; wait $pid 2>/dev/null
-  modes=$(grep "pd_bridge.*\] mode [A-Z]" "$log" | sed 's/.*\] mode \([A-Z_]*\).*/\1/' | tr '\n' ' ')
+  modes=$(grep "pd_bridge.*]: mode [A-Z]" "$log" | sed 's/.*]: mode \([A-Z_]*\).*/\1/' | tr '\n' ' ')
   timeouts=$(grep -c "lockstep: no LowCmd" "$log")
   last=$(echo "$modes" | awk '{print $NF}')
   ok=1; { [ "$finished" -ge 1 ] && [ "$last" = POLICY ] && ! echo "$modes" | grep -q DAMPING; } || ok=0
