@@ -28,11 +28,14 @@ count (--update-threads) and batch size (--update-batches).
   env_teacher_policy    ... plus the teacher network's batched forward pass (rollout collection)
   ppo                   full PPO iterations (collection + update), if --ppo-iterations > 0
   MJX backend only: physics_env_steps_per_s (the jitted batched physics alone), compile_s, env_init_s
-Each row's ``*_vs_physics`` is the rate divided by the physics_walking rate of the same run (tracking
-rows use the distill physics figure of the same num_envs and backend settings, if measured).
+JSON: ``runs`` holds the tracking rows (also with the earlier flat keys env_steps_per_s,
+env_policy_steps_per_s, raw_mj_step_per_s = the walking physics rate x decimation), ``distill_runs``
+the distill rows. Each row's ``*_vs_physics`` is the rate divided by the physics_walking rate of
+the same run (tracking rows use the distill physics figure of the same num_envs and backend
+settings, if measured).
 
 Examples:
-  flock /tmp/cpu_bench.lock python scripts/bench_training.py --num-envs 64 --json /tmp/bench.json
+  flock /tmp/cpu_bench.lock python scripts/bench_training.py --num-envs 64 --sim-threads 2 --json /tmp/b.json
   python scripts/bench_training.py --task distill --distill-set stepper=rollout contact_model=feet
   python scripts/bench_training.py --backend mjx --task tracking --num-envs 4096 --seconds 10 --no-policy
 """
@@ -438,8 +441,16 @@ def bench_tracking(args, n: int, physics: dict) -> dict:
             "cpu_share": round(m.cpu_share, 2),
             "load_1min": [round(m.load0, 2), round(m.load1, 2)],
         }
+    # flat keys of the earlier format (scripts/bench.py's summary reads them)
+    row["env_steps_per_s"] = row["env_zero_actions"]["env_steps_per_s"]
+    if "env_teacher_policy" in row:
+        row["env_policy_steps_per_s"] = row["env_teacher_policy"]["env_steps_per_s"]
+    if "ppo" in row:
+        row["ppo_env_steps_per_s"] = row["ppo"]["env_steps_per_s_max"]
     p = physics.get(n)
-    if p:
+    if p:  # the walking physics of the distill run (was: a standing robot's raw mj_step rate)
+        row["raw_policy_steps_per_s"] = p
+        row["raw_mj_step_per_s"] = p * cfg.task.sim.decimation
         row["physics_walking_of_distill_run"] = p
         for k in ("env_zero_actions", "env_teacher_policy"):
             if k in row:
@@ -456,9 +467,14 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=8.0, help="timing window per measurement")
     ap.add_argument("--backend", default="mujoco_cpu", help="tracking task only (distill is mujoco_cpu)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--sim-threads", type=int, default=2, help="physics threads")
+    ap.add_argument(
+        "--sim-threads",
+        type=int,
+        default=1,
+        help="physics threads (scripts/bench.py labels its row 1 thread)",
+    )
     ap.add_argument("--torch-threads", type=int, default=1)
-    ap.add_argument("--dagger-iterations", type=int, default=3, help="0 = skip the DAgger end-to-end run")
+    ap.add_argument("--dagger-iterations", type=int, default=2, help="0 = skip the DAgger end-to-end run")
     ap.add_argument("--dagger-steps", type=int, default=8192, help="env steps per DAgger iteration")
     ap.add_argument("--skip-student", action="store_true", help="skip the collect_student measurement")
     ap.add_argument("--ppo-iterations", type=int, default=0)
@@ -490,7 +506,8 @@ def main() -> int:
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
         "loadavg_start": os.getloadavg(),
         "args": vars(args),
-        "runs": [],
+        "runs": [],  # tracking task rows (with the flat keys scripts/bench.py reads)
+        "distill_runs": [],
     }
     physics: dict[int, int] = {}
     if args.task == "update":
@@ -505,7 +522,7 @@ def main() -> int:
         if args.task in ("distill", "both") and args.backend == "mujoco_cpu":
             row = bench_distill(args, n)
             physics[n] = row["physics_walking"]["env_steps_per_s"]
-            results["runs"].append(row)
+            results["distill_runs"].append(row)
             print(json.dumps(row), flush=True)
         if args.task in ("tracking", "both"):
             row = bench_tracking(args, n, physics)
