@@ -741,7 +741,7 @@ def table(res: dict) -> str:
             val = (
                 f"{r['env_steps_per_s']} env steps/s ({r['env_policy_steps_per_s']} with the teacher forward)"
             )
-            val += f" next to raw mj_step {r.get('raw_mj_step_per_s')}/s"
+            val += f" next to mj_step {r.get('raw_mj_step_per_s')}/s of the expert walking"
             val += f" (= {r.get('raw_policy_steps_per_s')} policy steps/s)"
             rows.append((f"training env-steps/s, {r['num_envs']} envs", val, "1 sim thread, CPU, same run"))
     if "cmg_training" in res:
