@@ -51,21 +51,6 @@ import shutil
 import time
 from pathlib import Path
 
-# the calibration of the shipped distillation run, rounded (runs/ is not in git); throughput only
-CALIBRATION = {
-    "response": {
-        "vx_cmd": [-1, 0, 1],
-        "vx_out": [-0.65, 0, 0.74],
-        "vy_cmd": [-1, 0, 1],
-        "vy_out": [-0.27, 0, 0.27],
-        "yaw_cmd": [-1, 0, 1],
-        "yaw_out": [-0.9, 0, 0.9],
-    },
-    "phase_offset": 1.96,
-    "circular_std": 0.5,
-    "events": 40,
-}
-
 
 class Meter:
     """Wall time, process CPU time and load average around a measurement."""
@@ -108,6 +93,7 @@ def bench_distill(args, n: int) -> dict:
     from twist_controller import robot
     from twist_controller.observations import STUDENT_LAYOUT
     from twist_controller.policy import load_policy
+    from twist_training.distill.calibrate import SHIPPED_CALIBRATION
     from twist_training.distill.dagger import StudentNet
     from twist_training.distill.env import VelocityDistillEnv
     from twist_training.distill.teacher import ExpertTeacher, ResponseCurve
@@ -127,8 +113,8 @@ def bench_distill(args, n: int) -> dict:
     teacher = ExpertTeacher(
         cfg.expert,
         n,
-        response=ResponseCurve(**CALIBRATION["response"]),
-        phase_offset=CALIBRATION["phase_offset"],
+        response=ResponseCurve(**SHIPPED_CALIBRATION["response"]),
+        phase_offset=SHIPPED_CALIBRATION["phase_offset"],
     )
     student = StudentNet(STUDENT_LAYOUT.size, robot.NUM_POLICY_JOINTS, cfg.hidden)
     parts: dict[str, float] = {}
@@ -186,12 +172,13 @@ def bench_distill(args, n: int) -> dict:
         close()
 
     if args.dagger_iterations > 0:
+        from twist_training.distill.calibrate import write_shipped_calibration
         from twist_training.distill.dagger import train
 
         run = Path(args.work_dir) / f"dagger_{n}"
         shutil.rmtree(run, ignore_errors=True)
         run.mkdir(parents=True)
-        (run / "calibration.json").write_text(json.dumps(CALIBRATION))
+        write_shipped_calibration(run)
         it = args.dagger_iterations
         dcfg = dataclasses.replace(
             cfg,
@@ -254,6 +241,7 @@ def bench_learn(args, n: int) -> dict:
     import csv
     import dataclasses
 
+    from twist_training.distill.calibrate import write_shipped_calibration
     from twist_training.distill.dagger import train
     from twist_training.distill.quick_eval import evaluate_student
 
@@ -261,7 +249,7 @@ def bench_learn(args, n: int) -> dict:
     run = Path(args.work_dir) / f"learn_{n}"
     shutil.rmtree(run, ignore_errors=True)
     run.mkdir(parents=True)
-    (run / "calibration.json").write_text(json.dumps(CALIBRATION))
+    write_shipped_calibration(run)
     cfg = dataclasses.replace(
         cfg, iterations=args.dagger_iterations, steps_per_iteration=args.dagger_steps, run_dir=str(run)
     )

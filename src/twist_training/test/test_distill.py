@@ -1,7 +1,7 @@
 """Distillation from the walking expert: the batched CMG equals the node's generator, the response
 inversion, and a tiny DAgger run end to end (checkpoint, resume, export that loads)."""
 
-import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,40 +41,11 @@ def test_response_curve_inversion():
     np.testing.assert_allclose(out[2], [1.0, -1.0, 0.0])  # unreachable: the largest command that way
 
 
-def test_tiny_dagger_run_checkpoints_resumes_and_exports(tmp_path):
+def test_tiny_dagger_run_checkpoints_resumes_and_exports(tiny_distill_run):
     from twist_training.distill.dagger import train
 
-    run = tmp_path / "run"
-    run.mkdir()
-    # a pre-made calibration keeps the test short (measuring it takes ~10 s of CPU)
-    (run / "calibration.json").write_text(
-        json.dumps(
-            {
-                "response": {
-                    "vx_cmd": [-1, 0, 1],
-                    "vx_out": [-0.65, 0, 0.74],
-                    "vy_cmd": [-1, 0, 1],
-                    "vy_out": [-0.27, 0, 0.27],
-                    "yaw_cmd": [-1, 0, 1],
-                    "yaw_out": [-0.9, 0, 0.9],
-                },
-                "phase_offset": 1.96,
-                "circular_std": 0.5,
-                "events": 40,
-            }
-        )
-    )
-    cfg = DistillConfig(
-        num_envs=4,
-        threads=1,
-        iterations=2,
-        steps_per_iteration=64,
-        beta_schedule=[1.0, 0.0],
-        hidden=[32],
-        updates_per_iteration=3,
-        batch_size=32,
-        run_dir=str(run),
-    )
+    cfg = tiny_distill_run()
+    run = Path(cfg.run_dir)
     logs = []
     train(cfg, log=logs.append)
     rows = (run / "progress.csv").read_text().strip().splitlines()

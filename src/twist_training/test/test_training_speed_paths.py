@@ -8,6 +8,8 @@
   deployment simulator's 2 ms step.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -140,32 +142,15 @@ def test_feet_contact_model_walks_like_the_deployment_scene():
     assert deploy[1, 0] > 0.6 and deploy[3, 1] > 0.1 and deploy[5, 2] > 0.4
 
 
-def test_overlapped_update_run_checkpoints_resumes_and_exports(tmp_path):
+def test_overlapped_update_run_checkpoints_resumes_and_exports(tiny_distill_run):
     """overlap_update=True: the update of one iteration runs during the next collection; the run
     still writes every iteration's row, checkpoints, resumes and exports a student that loads."""
-    import json
-
     from twist_training.distill.dagger import train
 
-    run = tmp_path / "run"
-    run.mkdir()
-    cal = {"vx_cmd": [-1, 0, 1], "vx_out": [-0.65, 0, 0.74], "vy_cmd": [-1, 0, 1], "vy_out": [-0.27, 0, 0.27]}
-    cal |= {"yaw_cmd": [-1, 0, 1], "yaw_out": [-0.9, 0, 0.9]}
-    (run / "calibration.json").write_text(json.dumps({"response": cal, "phase_offset": 1.96}))
-    cfg = DistillConfig(
-        num_envs=4,
-        threads=2,
-        stepper="rollout",
-        contact_model="feet",
-        overlap_update=True,
-        iterations=3,
-        steps_per_iteration=64,
-        beta_schedule=[1.0, 0.0],
-        hidden=[32],
-        updates_per_iteration=3,
-        batch_size=32,
-        run_dir=str(run),
+    cfg = tiny_distill_run(
+        threads=2, stepper="rollout", contact_model="feet", overlap_update=True, iterations=3
     )
+    run = Path(cfg.run_dir)
     logs = []
     train(cfg, log=logs.append)
     rows = (run / "progress.csv").read_text().strip().splitlines()
