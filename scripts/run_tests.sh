@@ -13,7 +13,7 @@ echo "[test] ruff check + format check"
 ruff check . || { echo "[test] FAILED: ruff check (run 'make format' for fixable issues)"; exit 1; }
 ruff format --check . || { echo "[test] FAILED: ruff format (run 'make format')"; exit 1; }
 echo "[test] pytest"
-python -m pytest "$@"
+python -m pytest --durations=15 "$@"  # the 15 slowest tests: keeps the default run's time in view
 rc=$?
 echo "[test] pytest finished in $(( $(date +%s) - T0 )) s with exit code $rc"
 exit $rc
