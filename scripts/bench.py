@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from stack_harness import WireSignal, policy_joint_offset  # scripts/, this file's folder
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "scripts"
@@ -240,33 +241,6 @@ def _wall_minus_mono() -> float:
     return best[1]
 
 
-def policy_joint_offset(q: np.ndarray, idx: np.ndarray, default: np.ndarray) -> float:
-    """Median over the 23 policy joints of (target - default): the probe policy moves them all by
-    ACTION_SCALE x the reference vx (the bridge's joint-limit clip cannot move a median much)."""
-    return float(np.median(q[idx] - default))
-
-
-class _WireSignal:
-    """``WireProbe.cmd_hook``: (t, mode, policy-joint offset) of every LowCmd on the wire."""
-
-    def __init__(self, probe):
-        from twist_controller import robot
-
-        self.probe = probe
-        self.idx = robot.POLICY_TO_FULL
-        self.default = np.asarray(robot.DEFAULT_POSITION, dtype=np.float64)[robot.POLICY_TO_FULL]
-        self.rows: list[tuple[float, str, float]] = []
-        probe.cmd_hook = self
-
-    def __call__(self, t, m):  # under probe.lock
-        q = np.asarray(m.motor("q"), dtype=np.float64)
-        self.rows.append((t, self.probe.classify(m), policy_joint_offset(q, self.idx, self.default)))
-
-    def last(self) -> float | None:
-        with self.probe.lock:
-            return self.rows[-1][2] if self.rows else None
-
-
 def _jitter(stamps: list[float], period: float) -> dict:
     d = np.diff(np.asarray(stamps))
     if len(d) < 2:
@@ -314,8 +288,12 @@ class CommandCode:
     def __init__(self, lo: float = 0.05, step: float = 0.003, levels: int = 101, stride: int = 37):
         self.lo, self.step, self.levels, self.stride = lo, step, levels, stride
 
+    def index(self, k: int) -> int:
+        """The level of the ``k``-th message."""
+        return (k * self.stride) % self.levels
+
     def value(self, k: int) -> float:
-        return self.lo + self.step * ((k * self.stride) % self.levels)
+        return self.lo + self.step * self.index(k)
 
     def level(self, v: float) -> int | None:
         """The level whose value ``v`` is (within a quarter step), else None."""
@@ -336,7 +314,7 @@ def _first_carrying(rows: list, times: list[float], t_from: float, want: int, de
     return None
 
 
-def latency_stream(ros: _RosSide, wire: _WireSignal, samples: int, rate_hz: float = 20.0) -> dict:
+def latency_stream(ros: _RosSide, wire: WireSignal, samples: int, rate_hz: float = 20.0) -> dict:
     """/cmd_vel streamed at about ``rate_hz`` (each gap drawn from 0.8-1.2 periods: random phase
     against the 50 Hz loops), every message a new forward speed (``CommandCode``). The probe policy
     moves every joint target by ACTION_SCALE x the reference speed, so each LowCmd on the wire says
@@ -360,7 +338,7 @@ def latency_stream(ros: _RosSide, wire: _WireSignal, samples: int, rate_hz: floa
         if ros.mode != "POLICY":  # a safety trip (stale input): the bridge stays out of POLICY
             left_policy = f"bridge in {ros.mode} after {k} commands"
             break
-        sent.append((ros.cmd(code.value(k)), (k * code.stride) % code.levels))
+        sent.append((ros.cmd(code.value(k)), code.index(k)))
         time.sleep(rng.uniform(0.8, 1.2) / rate_hz)
     time.sleep(0.5)  # the last command's LowCmds
     duration = time.monotonic() - t_start
@@ -434,7 +412,7 @@ def bench_stack(samples: int, runs: int, cpu_window: float) -> dict:
     stack = H.Stack(work / "logs", cmg, pol, ros_domain, dds, extra_args={"use_sim_time": "false"},
                     node_params={"cmg_node": ["max_accel:=[100.0,100.0,100.0]"]})  # fmt: skip
     probe = H.WireProbe(dds, lowstate=False)
-    wire = _WireSignal(probe)
+    wire = WireSignal(probe)
     ros = _RosSide()
     res: dict = {"nodes": list(H.CONTROL_NODES), "cmg_node_command": stack.commands["cmg_node"][1:]}
     try:
@@ -455,7 +433,6 @@ def bench_stack(samples: int, runs: int, cpu_window: float) -> dict:
             lat["loadavg_before"] = [round(x, 2) for x in load0]
             lat["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
             res["cmd_vel_to_lowcmd_runs"].append(lat)
-        res["cmd_vel_to_lowcmd"] = lat  # the last window (the table shows every one)
         # ---- jitter and CPU at real time (steady command)
         with ros.lock:
             ros.targets.clear()

@@ -228,6 +228,30 @@ class Stack:
             f.close()
 
 
+def policy_joint_offset(q: np.ndarray, idx: np.ndarray, default: np.ndarray) -> float:
+    """Median over the 23 policy joints of (target - default): the probe policy moves them all by
+    ACTION_SCALE x the reference vx (the bridge's joint-limit clip cannot move a median much)."""
+    return float(np.median(q[idx] - default))
+
+
+class WireSignal:
+    """``WireProbe.cmd_hook``: (t, mode, policy-joint offset) of every LowCmd on the wire, for
+    latency and write checks that encode a value into every policy joint target."""
+
+    def __init__(self, probe):
+        from twist_controller import robot
+
+        self.probe = probe
+        self.idx = robot.POLICY_TO_FULL
+        self.default = np.asarray(robot.DEFAULT_POSITION, dtype=np.float64)[robot.POLICY_TO_FULL]
+        self.rows: list[tuple[float, str, float]] = []
+        probe.cmd_hook = self
+
+    def __call__(self, t, m):  # under probe.lock
+        q = np.asarray(m.motor("q"), dtype=np.float64)
+        self.rows.append((t, self.probe.classify(m), policy_joint_offset(q, self.idx, self.default)))
+
+
 class WireProbe:
     """Listens to the robot link; every record is (monotonic time, ...)."""
 

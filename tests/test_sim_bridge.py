@@ -527,11 +527,10 @@ def test_band_off_standing_time(stack):
     assert fell is None or fell > 0.3
 
 
-def _targets_on_the_wire(c, probe, n: int = 60, hz: float = 40.0) -> float:
+def _targets_on_the_wire(c, wire, n: int = 60, hz: float = 40.0) -> float:
     """Share of ``n`` distinct /joint_targets (every policy joint offset by a new amount) whose own
     value is what the first active LowCmd on the wire after their publish carries."""
     idx = robot.POLICY_TO_FULL
-    default = robot.DEFAULT_POSITION[idx]
     sent = []
     for k in range(n):
         off = 0.01 + 0.002 * (k % 10)  # consecutive messages always differ
@@ -541,10 +540,8 @@ def _targets_on_the_wire(c, probe, n: int = 60, hz: float = 40.0) -> float:
         c.pub_targets.publish(c.targets(q))
         time.sleep(1.0 / hz)
     time.sleep(0.3)
-    with probe.lock:
-        cmds = [
-            (t, np.median(np.asarray(m.motor("q"))[idx] - default)) for t, m in probe.raw if t > sent[0][0]
-        ]
+    with wire.probe.lock:
+        cmds = [(t, x) for t, _, x in wire.rows if t > sent[0][0]]
     hits = 0
     for t0, off in sent:
         nxt = next((x for t, x in cmds if t > t0), None)
@@ -566,8 +563,7 @@ def test_targets_reach_the_wire_without_waiting_for_the_loop(ros_env, tmp_path, 
         ros_env, tmp_path / "bridge.log",
     )  # fmt: skip
     probe = H.WireProbe(dds)
-    probe.raw = []
-    probe.cmd_hook = lambda t, m: probe.raw.append((t, m))
+    wire = H.WireSignal(probe)
     c = RosClient(ros_env)
     try:
         c.wait_for(lambda: c.joints is not None, 60.0, "/joint_states (sim -> bridge link up)")
@@ -579,7 +575,7 @@ def test_targets_reach_the_wire_without_waiting_for_the_loop(ros_env, tmp_path, 
         c.set_mode(REQ_POLICY)
         c.wait_mode(MODE_POLICY)
         c.stop_stream()
-        share = _targets_on_the_wire(c, probe)
+        share = _targets_on_the_wire(c, wire)
         print(f"\nwrite_on_targets={write_on_targets}: {share:.0%} of targets written at once (4 Hz loop)")
         assert c.mode == MODE_POLICY, c.tail()
         if write_on_targets:
