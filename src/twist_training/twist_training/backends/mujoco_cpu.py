@@ -225,7 +225,7 @@ class MujocoCpuBackend:
         self._thread_datas = [mj.MjData(m) for _ in range(self.threads)]
         self._rollout = rollout.Rollout(nthread=self.threads if self.threads > 1 else 0)
         self._chunk = max(1, n // (self.threads * 4))
-        self._warm = np.zeros((n, m.nv))
+        self._cold_start = np.zeros((n, m.nv))  # qacc warm start: always cold (rollout cannot return it)
 
     def close(self) -> None:
         r = getattr(self, "_rollout", None)
@@ -248,7 +248,6 @@ class MujocoCpuBackend:
             S[env_ids, self._q0 : self._v0] = qpos
             S[env_ids, self._v0 : self._v0 + self.base_model.nv] = qvel
             self._targets[env_ids] = qpos[:, 7:]
-            self._warm[env_ids] = 0.0
             d, mj = self._thread_datas[0], self._mj
             for i in env_ids:  # positions/torques of the new pose (resets are rare: a loop is fine)
                 mj.mj_setState(self.models[i], d, S[i], self._spec)
@@ -328,7 +327,7 @@ class MujocoCpuBackend:
                 ctrl,
                 control_spec=spec,
                 nstep=self.decimation,
-                initial_warmstart=self._warm,
+                initial_warmstart=self._cold_start,
                 state=self._out,
                 sensordata=self._sens,
                 chunk_size=self._chunk,
