@@ -188,9 +188,10 @@ def train(cfg: DistillConfig, resume: str | None = None, log=print) -> Path:
     # samples are staged and join the aggregate after the update, batches are drawn in this thread
     actor = copy.deepcopy(student).eval() if cfg.overlap_update else student
     pool = ThreadPoolExecutor(1) if cfg.overlap_update else None
-    pending = None  # (future, iteration) of the update running in the background
+    pending = None  # future of the update running in the background
 
-    def regress(it: int, batches: list[np.ndarray]) -> tuple[list[float], float]:
+    def regress(it: int, batches: list[np.ndarray]) -> tuple[float, float]:
+        """The update of iteration ``it``: (mean loss of its last quarter of batches, seconds)."""
         t1 = time.time()
         frac = it / max(1, cfg.iterations - 1)
         lr = cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + np.cos(np.pi * frac))
@@ -205,7 +206,7 @@ def train(cfg: DistillConfig, resume: str | None = None, log=print) -> Path:
             loss.backward()
             opt.step()
             losses.append(float(loss.detach()))
-        return losses, time.time() - t1
+        return float(np.mean(losses[-max(1, len(losses) // 4) :])), time.time() - t1
 
     def draw_batches() -> list[np.ndarray]:
         if cfg.updates_per_iteration > 0:
@@ -277,8 +278,7 @@ def train(cfg: DistillConfig, resume: str | None = None, log=print) -> Path:
         # --- regression on the aggregate
         t1 = time.time()
         if pending is not None:  # the update launched last iteration ran during this collection
-            losses, last_train_s = pending[0].result()
-            last_loss = float(np.mean(losses[-max(1, len(losses) // 4) :]))
+            last_loss, last_train_s = pending.result()
             pending = None
             for o, a in staged:
                 data.add(o, a)
@@ -288,13 +288,12 @@ def train(cfg: DistillConfig, resume: str | None = None, log=print) -> Path:
             student.obs_std.copy_(torch.from_numpy(np.maximum(o.std(0), 1e-2)))
         batches = draw_batches()
         if pool is None:
-            losses, last_train_s = regress(it, batches)
-            last_loss = float(np.mean(losses[-max(1, len(losses) // 4) :]))  # the last quarter of the updates
+            last_loss, last_train_s = regress(it, batches)
         else:
             if (it + 1) % cfg.checkpoint_every == 0 and it != cfg.iterations - 1:
                 checkpoint(it)  # no update running: the student of the last update, data through it
             actor.load_state_dict(student.state_dict())  # the next collection acts with this update's input
-            pending = (pool.submit(regress, it, batches), it)
+            pending = pool.submit(regress, it, batches)
         train_s = last_train_s if pool is None else time.time() - t1  # overlap: the wait only
         loss = last_loss
 
@@ -331,7 +330,7 @@ def train(cfg: DistillConfig, resume: str | None = None, log=print) -> Path:
         )
         last = it == cfg.iterations - 1
         if pending is not None and last:  # the final update finishes before the last checkpoint
-            pending[0].result()
+            pending.result()
             pending = None
         if last or (pool is None and (it + 1) % cfg.checkpoint_every == 0):
             checkpoint(it)
