@@ -50,9 +50,7 @@ def evaluate_student(
         falls += int(info.fell.sum())
         moving = np.any(info.command != 0, axis=1) & ~info.fell
         errs.extend(np.linalg.norm(info.velocity[moving, :2] - info.command[moving, :2], axis=1).tolist())
-    close = getattr(env.backend, "close", None)
-    if close:
-        close()
+    env.backend.close()  # the rollout stepper's thread pool
     return {
         "checkpoint_iteration": int(ck["iteration"]),
         "eval_envs": num_envs,
