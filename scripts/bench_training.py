@@ -167,9 +167,7 @@ def bench_distill(args, n: int) -> dict:
     for key in ("collect_expert", "collect_student"):
         if key in row:
             row[key]["vs_physics"] = round(row[key]["env_steps_per_s"] / phys, 3)
-    close = getattr(env.backend, "close", None)
-    if close:
-        close()
+    env.close()
 
     if args.dagger_iterations > 0:
         from twist_training.distill.calibrate import write_shipped_calibration

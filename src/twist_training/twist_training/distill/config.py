@@ -23,6 +23,10 @@ class DistillConfig:
     stepper: str = "rollout"
     # collision model: "full" (the deployment scene's) | "feet" (4 spheres per sole); docs/training.md
     contact_model: str = "full"
+    # compute each CMG tick in a worker thread while the previous tick's physics runs (the reference
+    # is open loop); rows whose inputs change after it started (resets, new segments) are recomputed,
+    # so the references are the serial ones (tested)
+    pipeline_reference: bool = True
     episode_s: float = 20.0
     segment_s: list[float] = field(default_factory=lambda: [2.0, 5.0])
     p_stand: float = 0.2

@@ -336,6 +336,7 @@ def train(cfg: DistillConfig, resume: str | None = None, log=print) -> Path:
             checkpoint(it)
     if pool is not None:
         pool.shutdown()
+    env.close()
     writer.close()
     export(run_dir)
     plot_progress(run_dir)

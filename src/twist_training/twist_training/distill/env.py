@@ -58,7 +58,7 @@ class VelocityDistillEnv:
         self.backend.set_params(
             all_ids, PhysicsParams(kp_factor=np.tile(kp_f, (n, 1)), kd_factor=np.tile(kd_f, (n, 1)))
         )
-        self.reference = BatchedReference(n, cfg.cmg_model, seed=seed)
+        self.reference = BatchedReference(n, cfg.cmg_model, seed=seed, pipeline=cfg.pipeline_reference)
         self.student_obs = StudentObservationBuilder(n)
         self.init_qpos = self._standing_qpos(interface.default_array)
         self.command = np.zeros((n, 3))  # the user command (what /cmd_vel would say)
@@ -204,6 +204,7 @@ class VelocityDistillEnv:
         self._target_fifo[-1] = targets
         depth = len(self._target_fifo)
         applied = self._target_fifo[depth - 1 - self.delay_ticks, np.arange(len(targets))]
+        self.reference.prefetch()  # the next CMG tick runs while physics does (it is open loop)
         self.backend.step(applied)
         self.last_action = raw.copy()
         self.step_count += 1
@@ -221,3 +222,8 @@ class VelocityDistillEnv:
         info = StepInfo(fell, timed_out, vel, self.command.copy())
         self.reset(np.flatnonzero(fell | timed_out))
         return info
+
+    def close(self) -> None:
+        """Stop the rollout stepper's and the reference pipeline's threads."""
+        self.reference.close()
+        self.backend.close()

@@ -50,7 +50,7 @@ def evaluate_student(
         falls += int(info.fell.sum())
         moving = np.any(info.command != 0, axis=1) & ~info.fell
         errs.extend(np.linalg.norm(info.velocity[moving, :2] - info.command[moving, :2], axis=1).tolist())
-    env.backend.close()  # the rollout stepper's thread pool
+    env.close()  # the rollout stepper's and the reference pipeline's threads
     return {
         "checkpoint_iteration": int(ck["iteration"]),
         "eval_envs": num_envs,

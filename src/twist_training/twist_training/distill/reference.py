@@ -10,6 +10,7 @@ arbitrary, so the student must not read anything into it).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,14 @@ def shipped_cmg_path() -> Path:
 class BatchedReference:
     """``num_envs`` CMG rollouts stepped together at 50 Hz."""
 
-    def __init__(self, num_envs: int, model_path: str | Path = "", seed: int = 0, num_threads: int = 1):
+    def __init__(
+        self,
+        num_envs: int,
+        model_path: str | Path = "",
+        seed: int = 0,
+        num_threads: int = 1,
+        pipeline: bool = False,
+    ):
         self.loaded = load_model(model_path or shipped_cmg_path(), num_threads=num_threads)
         if abs(float(self.loaded.metadata.get("fps", 50.0)) - 50.0) > 1e-6:
             raise ValueError("the batched reference needs a 50 Hz CMG (one model step per control tick)")
@@ -60,6 +68,12 @@ class BatchedReference:
         self.target = np.zeros((num_envs, 3))
         self.idle = np.zeros(num_envs, dtype=np.int64)
         self.yaw = np.zeros(num_envs)
+        # pipeline: prefetch() computes the next tick in a worker thread (e.g. while physics runs);
+        # step() then takes it, recomputing only the rows whose inputs changed since (resets, new
+        # targets), so the references are those of the serial step
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="cmg") if pipeline else None
+        self._prefetched = None  # (inputs it started from, future of _advance)
+        self.recomputed = 0  # rows step() recomputed because their inputs changed after prefetch()
         self.reset(np.arange(num_envs))
 
     def reset(self, env_ids: np.ndarray) -> None:
@@ -72,17 +86,65 @@ class BatchedReference:
     def set_target(self, env_ids: np.ndarray, commands: np.ndarray) -> None:
         self.target[env_ids] = self.filter.clamp(commands)
 
-    def step(self) -> None:
-        """One 50 Hz tick for all envs (same order of operations as CMGGenerator.step)."""
-        self.command = self.filter(self.command, self.target)
-        self.idle = self.stepper.update_idle(self.idle, self.command)
-        nxt, _ = self.stepper(self.state, self.command)
-        nxt = self.stepper.hold(nxt, self.idle)
+    def _advance(
+        self, state: np.ndarray, command: np.ndarray, target: np.ndarray, idle: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One tick of the given rows, touching nothing: (filtered command, idle, next state). Each
+        row depends on its own inputs only (the batched matmuls round a row the same in any batch
+        of 2 or more rows; _rows pads to that)."""
+        command = self.filter(command, target)
+        idle = self.stepper.update_idle(idle, command)
+        nxt, _ = self.stepper(state, command)
+        nxt = self.stepper.hold(nxt, idle)
         bad = ~np.all(np.isfinite(nxt), axis=1)
         nxt[bad] = self.standing
-        self.state = nxt
+        return command, idle, nxt
+
+    def _inputs(self) -> tuple[np.ndarray, ...]:
+        return self.state.copy(), self.command.copy(), self.target.copy(), self.idle.copy()
+
+    def _rows(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """_advance of rows ``ids`` from the current inputs; a single row is computed twice (a batch
+        of one env, two rows with its mirror, rounds differently in the matmul than larger ones)."""
+        sel = ids if len(ids) > 1 else np.repeat(ids, 2)
+        c, i, x = self._advance(self.state[sel], self.command[sel], self.target[sel], self.idle[sel])
+        k = len(ids)
+        return c[:k], i[:k], x[:k]
+
+    def prefetch(self) -> None:
+        """Start the next tick from the current inputs in the worker thread (pipeline only)."""
+        if self._pool is None:
+            return
+        inputs = self._inputs()
+        self._prefetched = (inputs, self._pool.submit(self._advance, *inputs))
+
+    def step(self) -> None:
+        """One 50 Hz tick for all envs (same order of operations as CMGGenerator.step)."""
+        if self._prefetched is None:
+            command, idle, nxt = self._advance(self.state, self.command, self.target, self.idle)
+        else:
+            (s0, c0, t0, i0), fut = self._prefetched
+            self._prefetched = None
+            command, idle, nxt = fut.result()
+            changed = (
+                np.any(self.state != s0, axis=1)
+                | np.any(self.command != c0, axis=1)
+                | np.any(self.target != t0, axis=1)
+                | (self.idle != i0)
+            )
+            ids = np.flatnonzero(changed)
+            self.recomputed += len(ids)
+            if len(ids):
+                command[ids], idle[ids], nxt[ids] = self._rows(ids)
+        self.command, self.idle, self.state = command, idle, nxt
         self._frame_yaw = self.yaw.copy()  # frame 0 carries the heading before this tick's turn
         self.yaw = np.mod(self.yaw + self.state[:, ROOT_OFFSET + 6] * 0.02 + np.pi, 2 * np.pi) - np.pi
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+            self._prefetched = None
 
     @property
     def phase_angle(self) -> np.ndarray:
