@@ -203,7 +203,7 @@ class _RosSide:
     def _on_ref(self, lst, m):
         t = time.monotonic()
         with self.lock:
-            lst.append((t, self._stamp(m), float(m.command.linear.x)))
+            lst.append((t, self._stamp(m), float(m.command.linear.x), bool(m.revision)))
 
     def _on_targets(self, m):
         t = time.monotonic()
@@ -272,7 +272,8 @@ def _stats_ms(x: list[float]) -> dict:
 
 HOPS = (
     ("cmd_vel_to_reference", "/cmd_vel publish -> reference_mux publishes the first /reference_motion "
-     "carrying that command (wait for cmg_node's 50 Hz tick, CMG step, cmg_node -> mux)"),
+     "carrying that command (cmg_node redoes its last tick with it, or the next tick takes it; CMG "
+     "step, cmg_node -> mux)"),
     ("reference_to_joint_targets", "that /reference_motion's publish -> policy_node publishes the first "
      "/joint_targets computed from it (mux -> policy_node, policy step)"),
     ("joint_targets_to_lowcmd", "that /joint_targets' publish -> first LowCmd on the wire carrying it "
@@ -350,14 +351,15 @@ def latency_stream(ros: _RosSide, wire: WireSignal, samples: int, rate_hz: float
         lows = [r for r in wire.rows[n_wire0:] if r[1] == "ACTIVE"]
     ref_t = [r[1] for r in refs]  # publish stamps
     tgt_t = [r[1] for r in tgts]
-    cmg_t = [r[1] for r in cmgs]
+    cmg_t = [r[0] for r in cmgs]  # receive times: a revision carries the stamp of the tick it redoes
     low_t = [r[0] for r in lows]  # receive times on the wire
     hops: dict[str, list[float]] = {k: [] for k, _ in HOPS}
     extra: dict[str, list[float]] = {
         k: []
-        for k in ("cmd_vel_to_cmg_publish", "mux_forward", "reference_delivery", "joint_targets_delivery")
+        for k in ("cmd_vel_to_cmg_received", "reference_delivery", "joint_targets_delivery")
     }
     misses = {"reference": 0, "joint_targets": 0, "lowcmd": 0}
+    revised = 0  # samples whose first reference was a revision of the tick before the command
     diag: list[dict] = []
     for t0, lv in sent:
         ref = _first_carrying(refs, ref_t, t0, lv, lambda r: code.level(r[2]), 1.0)
@@ -375,10 +377,10 @@ def latency_stream(ros: _RosSide, wire: WireSignal, samples: int, rate_hz: float
         hops["reference_to_joint_targets"].append(tgt[1] - ref[1])
         hops["joint_targets_to_lowcmd"].append(low[0] - tgt[1])
         hops["total"].append(low[0] - t0)
+        revised += ref[3]
         cref = _first_carrying(cmgs, cmg_t, t0, lv, lambda r: code.level(r[2]), 1.0)
-        if cref is not None:
-            extra["cmd_vel_to_cmg_publish"].append(cref[1] - t0)
-            extra["mux_forward"].append(ref[1] - cref[1])
+        if cref is not None:  # seen by this bench (cmg_node -> here), as the mux sees it
+            extra["cmd_vel_to_cmg_received"].append(cref[0] - t0)
         extra["reference_delivery"].append(ref[0] - ref[1])
         extra["joint_targets_delivery"].append(tgt[0] - tgt[1])
     return {
@@ -388,6 +390,7 @@ def latency_stream(ros: _RosSide, wire: WireSignal, samples: int, rate_hz: float
         "seconds": round(duration, 1),
         "misses": misses,
         "missed": sum(misses.values()),
+        "revised_share": round(revised / max(1, len(hops["total"])), 3),
         "left_policy": left_policy,
         "hops": {k: {**_stats_ms(hops[k]), "what": what} for k, what in HOPS},
         "detail": {k: _stats_ms(x) for k, x in extra.items()},
@@ -396,7 +399,7 @@ def latency_stream(ros: _RosSide, wire: WireSignal, samples: int, rate_hz: float
     }
 
 
-def bench_stack(samples: int, runs: int, cpu_window: float) -> dict:
+def bench_stack(samples: int, runs: int, cpu_window: float, revise: bool = True) -> dict:
     import stack_harness as H
 
     work = Path(tempfile.mkdtemp(prefix="bench_stack_"))
@@ -410,7 +413,8 @@ def bench_stack(samples: int, runs: int, cpu_window: float) -> dict:
     # wall clock (use_sim_time:=false): the hops are timed from the nodes' header stamps, which
     # must be wall time (with the sim graph's default simulated time they would be /clock's)
     stack = H.Stack(work / "logs", cmg, pol, ros_domain, dds, extra_args={"use_sim_time": "false"},
-                    node_params={"cmg_node": ["max_accel:=[100.0,100.0,100.0]"]})  # fmt: skip
+                    node_params={"cmg_node": ["max_accel:=[100.0,100.0,100.0]",
+                                              f"revise_on_command:={str(revise).lower()}"]})  # fmt: skip
     probe = H.WireProbe(dds, lowstate=False)
     wire = WireSignal(probe)
     ros = _RosSide()
@@ -449,7 +453,7 @@ def bench_stack(samples: int, runs: int, cpu_window: float) -> dict:
         res["loadavg_during"] = [round(x, 2) for x in os.getloadavg()]
         with ros.lock:
             tj = [s for _, s, _ in ros.targets]
-            tr = [s for _, s, _ in ros.refs]
+            tr = [r[1] for r in ros.refs]
             rj = [t for t, _, _ in ros.targets]
         res["jitter_joint_targets_stamp"] = _jitter(tj, 0.02)
         res["jitter_joint_targets_receive"] = _jitter(rj, 0.02)
@@ -678,10 +682,11 @@ def table(res: dict) -> str:
         s = res["stack"]
         for n, c in enumerate(s.get("cmd_vel_to_lowcmd_runs", [])):
             cond = f"run {n + 1}: {c['samples']} of {c['commands']} commands at {c['rate_hz']} Hz,"
-            cond += f" {c['missed']} missed, load {c['loadavg_before']}"
+            cond += f" {c['missed']} missed, {100 * c.get('revised_share', 0):.0f}% by a revised tick,"
+            cond += f" load {c['loadavg_before']}"
             for key, label in (
                 ("total", "/cmd_vel -> LowCmd on the wire (total)"),
-                ("cmd_vel_to_reference", "  hop: /cmd_vel -> /reference_motion (cmg_node tick + mux)"),
+                ("cmd_vel_to_reference", "  hop: /cmd_vel -> /reference_motion (cmg_node revision/tick + mux)"),
                 ("reference_to_joint_targets", "  hop: /reference_motion -> /joint_targets (policy step)"),
                 ("joint_targets_to_lowcmd", "  hop: /joint_targets -> LowCmd on the wire (pd_bridge)"),
             ):
@@ -762,6 +767,11 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="/cmd_vel messages per latency window (2 windows; default 3000, --quick 300; ~20 per s)",
     )
+    ap.add_argument(
+        "--no-revision",
+        action="store_true",
+        help="cmg_node revise_on_command:=false: a command waits for the next tick (the A/B of that option)",
+    )
     args = ap.parse_args(argv)
     skip = {s for s in args.skip.split(",") if s}
     q = args.quick
@@ -770,7 +780,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = [
         ("cmg_step", "cmg", lambda: bench_cmg_step(500 if q else 2000)),
         ("policy_step", "policy", lambda: bench_policy_step(300 if q else 1000)),
-        ("stack", "stack", lambda: bench_stack(lat_samples, 2, 5.0 if q else 15.0)),
+        ("stack", "stack", lambda: bench_stack(lat_samples, 2, 5.0 if q else 15.0, not args.no_revision)),
         ("sim_rtf", "sim", lambda: bench_sim_rtf(5.0 if q else 20.0)),
         ("training", "training", lambda: bench_training(3.0 if q else 8.0, 16)),
         ("cmg_training", "cmg_training", lambda: bench_cmg_training(3 if q else 5)),

@@ -15,6 +15,16 @@ clock message of each period (the simulator publishes one at every control bound
 reference with that time; while simulated time stands still (a lockstep simulator holding at
 t = 0) the last reference is repeated every 0.1 s of wall time, so nodes that start later get it.
 
+Wall time (the real robot) with ``revise_on_command`` (default true): a /cmd_vel that changes the
+command between two ticks does not wait for the next one. The node redoes the tick it last
+published with the new command (same frame time, same model history;
+:meth:`CMGGenerator.revise`) and publishes that with ``revision = true``; the policy then redoes its
+step instead of taking a new one. A command reaches the motors a few ms after it arrives instead
+of 0-20 ms later, and the motion keeps one frame per 20 ms. At most one revision per tick (a
+flood of /cmd_vel costs at most double the model steps), none in the last 20 % of a period
+(the tick takes it) and none on simulated time (a lockstep run applies a command at the same tick
+every time).
+
 A TwistStamped (``cmd_vel_stamped``) whose stamp lies ahead of the node clock takes effect at its
 stamp (up to ``max_cmd_lead`` s ahead, 128 queued): a scripted sender can schedule its commands
 in simulated time, so a lockstep run applies them at the same tick every time (eval_stack).
@@ -85,6 +95,12 @@ class CMGNode(Node):
             except Exception as exc:  # a broken file must not take the node down
                 self.get_logger().error(f"cannot load CMG model {path}: {exc}")
         self.max_cmd_lead = float(self.declare_parameter("max_cmd_lead", 2.0).value)
+        sim_time = bool(self.get_parameter("use_sim_time").value)
+        self.revise_on_command = bool(self.declare_parameter("revise_on_command", True).value) and not sim_time
+        self._tick_target: np.ndarray | None = None  # clamped command the published tick was made from
+        self._tick_time = -1e9  # node clock of that tick
+        self._tick_stamp = None
+        self._revised = False
         self._scheduled: list[tuple[float, Twist]] = []  # future-stamped commands, by stamp
         if stamped:
             self.create_subscription(TwistStamped, "/cmd_vel", self._on_cmd_stamped, 50)
@@ -97,7 +113,7 @@ class CMGNode(Node):
         self._last_tick_ns = -1
         self._last_msg: ReferenceMotion | None = None
         self._last_pub_wall = 0.0
-        if self.get_parameter("use_sim_time").value:
+        if sim_time:
             from rosgraph_msgs.msg import Clock
 
             self.create_subscription(Clock, "/clock", self._on_clock, 10)
@@ -132,6 +148,27 @@ class CMGNode(Node):
         )
         if err:
             self.get_logger().warning(err, throttle_duration_sec=2.0)
+        elif at is None and self.revise_on_command:
+            self._maybe_revise()
+
+    def _maybe_revise(self) -> None:
+        """Redo the last tick with the command that just arrived (see the module doc)."""
+        if self.generator is None or self._tick_target is None or self._revised:
+            return
+        now = self._now()
+        if now - self._tick_time > 0.8 * self._period_ns * 1e-9:
+            return
+        cmd = self.input.current(now)
+        target = self.generator.filter.clamp(np.asarray(cmd, dtype=np.float64))
+        if np.allclose(target, self._tick_target):
+            return
+        try:
+            motion = self.generator.revise(cmd, horizon=self.horizon)
+        except Exception as exc:  # the next tick carries on from the unrevised state
+            self.get_logger().error(f"CMG revision failed ({exc})", throttle_duration_sec=2.0)
+            return
+        self._revised, self._tick_target = True, target
+        self._publish(motion, self._tick_stamp, revision=True)
 
     def _on_cmd_stamped(self, msg: TwistStamped) -> None:
         at = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
@@ -162,18 +199,27 @@ class CMGNode(Node):
         if stale and not self._was_stale:
             self.get_logger().info("/cmd_vel timed out: ramping to standing")
         self._was_stale = stale
+        cmd = self.input.current(now)
         try:
-            motion = self.generator.step(self.input.current(now), horizon=self.horizon)
+            motion = self.generator.step(cmd, horizon=self.horizon)
         except Exception as exc:  # keep the node alive; restart the generator from standing
             self.get_logger().error(
                 f"CMG step failed ({exc}); resetting to standing", throttle_duration_sec=2.0
             )
             self.generator.reset()
+            self._tick_target = None
             return
+        stamp = self.get_clock().now().to_msg() if stamp is None else stamp
+        self._tick_target = self.generator.filter.clamp(np.asarray(cmd, dtype=np.float64))
+        self._tick_time, self._tick_stamp, self._revised = now, stamp, False
+        self._publish(motion, stamp)
+
+    def _publish(self, motion, stamp, revision: bool = False) -> None:
         msg = ReferenceMotion()
         msg.version = ReferenceMotion.VERSION
-        msg.header.stamp = self.get_clock().now().to_msg() if stamp is None else stamp
+        msg.header.stamp = stamp
         msg.header.frame_id = "cmg"
+        msg.revision = revision
         msg.dt = float(motion.dt)
         msg.source = motion.source
         msg.frames = [frame_to_msg(f) for f in motion.frames]

@@ -371,6 +371,7 @@ class CMGGenerator:
         self._cmd = np.zeros(3)
         self._target = np.zeros(3)
         self._idle = np.zeros(1, dtype=np.int64)
+        self._before_step = None  # what step() started from, for revise()
 
     def set_command(self, vx: float, vy: float = 0.0, yaw_rate: float = 0.0) -> np.ndarray:
         """Set the target command; returns it clamped to the trained range."""
@@ -430,6 +431,7 @@ class CMGGenerator:
         Returns frames[0] for now and ``horizon`` look-ahead frames generated from the current state
         under the current filtered command (the command filter keeps ramping toward the target).
         """
+        self._before_step = (self._prev, self._cur, self._phase, self._yaw, self._cmd, self._idle)
         if command is not None:
             self.set_command(*command)
         self._cmd = self.filter(self._cmd, self._target)
@@ -449,6 +451,18 @@ class CMGGenerator:
             yaw = _wrap(yaw + f.root_yaw_rate * self.dt)
             frames.append(f)
         return ReferenceMotion(self.dt, frames, self._cmd.copy())
+
+    def revise(self, command: tuple[float, float, float], horizon: int = 0) -> ReferenceMotion:
+        """Redo the last :meth:`step` with a new target command: the same tick (same frame time, same
+        autoregressive history), what it would have been had ``command`` arrived before it.
+
+        A command that arrives between two 50 Hz ticks then reaches the robot at once instead of
+        waiting up to a period for the next tick; the motion's time base stays one frame per tick.
+        """
+        if getattr(self, "_before_step", None) is None:
+            raise RuntimeError("revise() needs a step() to redo")
+        self._prev, self._cur, self._phase, self._yaw, self._cmd, self._idle = self._before_step
+        return self.step(command, horizon)
 
 
 def _wrap(a: float) -> float:

@@ -241,3 +241,24 @@ def test_shipped_model_short_rollouts_stay_sane(shipped: LoadedModel):
     assert np.all(q >= robot.POSITION_LOWER - 1e-6) and np.all(q <= robot.POSITION_UPPER + 1e-6)
     legs = res.states[-150:, :, :12].std(axis=0).mean(axis=1)
     assert legs[2] > 0.03, "the generator froze while commanded to walk at 1 m/s"
+
+
+def test_revise_redoes_the_last_tick_as_if_the_command_had_come_first(tmp_path):
+    p, _, _ = _tiny(tmp_path)
+    revised, direct = CMGGenerator.load(p), CMGGenerator.load(p)
+    for _ in range(5):  # some history: the redo must start from the state before the last tick
+        revised.step((0.6, 0.0, 0.2))
+        direct.step((0.6, 0.0, 0.2))
+    revised.step((0.6, 0.0, 0.2))
+    a = revised.revise((1.0, 0.1, -0.3), horizon=2)
+    b = direct.step((1.0, 0.1, -0.3), horizon=2)
+    for fa, fb in zip(a.frames, b.frames, strict=True):
+        np.testing.assert_array_equal(fa.joint_positions, fb.joint_positions)
+        assert fa.root_yaw == fb.root_yaw
+    np.testing.assert_array_equal(a.command, b.command)
+    # and the ticks after it carry on identically (one frame per tick, nothing skipped)
+    for _ in range(3):
+        fa, fb = revised.step().frames[0], direct.step().frames[0]
+        np.testing.assert_array_equal(fa.joint_positions, fb.joint_positions)
+    with pytest.raises(RuntimeError):
+        CMGGenerator.load(p).revise((0.5, 0.0, 0.0))

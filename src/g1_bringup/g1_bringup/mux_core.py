@@ -31,7 +31,7 @@ jumping; the offset is kept while that source stays active.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -191,6 +191,7 @@ class Motion:
     dt: float = DT
     source: str = ""
     command: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    revision: bool = False  # replaces the previous reference (same tick, newer command): see the msg
 
 
 def validate_motion(m: Motion) -> tuple[Motion | None, str]:
@@ -205,7 +206,7 @@ def validate_motion(m: Motion) -> tuple[Motion | None, str]:
             return None, f"frame {k}: {err}"
         out.append(g)
     cmd = tuple(float(c) if math.isfinite(c) else 0.0 for c in m.command)
-    return Motion(out, float(m.dt), m.source, cmd), ""  # type: ignore[arg-type]
+    return Motion(out, float(m.dt), m.source, cmd, bool(m.revision)), ""  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------------------------- mux
@@ -323,7 +324,8 @@ class MuxCore:
         if now - self.last_output_time <= self.cfg.hold_after:
             return None
         latest = self.inputs[src].motion
-        return None if latest is None else self._output(src, latest, now)
+        # a held repeat is not a revision, even when the message it repeats was one
+        return None if latest is None else self._output(src, replace(latest, revision=False), now)
 
     def _output(self, name: str, motion: Motion, now: float) -> Motion:
         if name != self.active:
@@ -341,7 +343,8 @@ class MuxCore:
                 self.blend_state = None
         self.last_output = frames[0]
         self.last_output_time = now
-        return Motion(frames, motion.dt, name if motion.source == "" else motion.source, motion.command)
+        source = name if motion.source == "" else motion.source
+        return Motion(frames, motion.dt, source, motion.command, motion.revision)
 
     def _start_switch(self, name: str, first: Frame, now: float) -> None:
         prev = self.active

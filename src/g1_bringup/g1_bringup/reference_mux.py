@@ -46,7 +46,11 @@ def msg_to_motion(msg: ReferenceMotion) -> Motion:
     frames = [msg_to_frame(f) for f in msg.frames]
     c = msg.command
     return Motion(
-        frames, float(msg.dt), str(msg.source), (float(c.linear.x), float(c.linear.y), float(c.angular.z))
+        frames,
+        float(msg.dt),
+        str(msg.source),
+        (float(c.linear.x), float(c.linear.y), float(c.angular.z)),
+        bool(msg.revision),
     )
 
 
@@ -60,6 +64,7 @@ def motion_to_msg(node: Node, m: Motion, frame_id: str = "", stamp=None) -> Refe
     msg.source = m.source
     msg.frames = [frame_to_msg(f) for f in m.frames]
     msg.command.linear.x, msg.command.linear.y, msg.command.angular.z = map(float, m.command)
+    msg.revision = bool(m.revision)
     return msg
 
 

@@ -137,3 +137,15 @@ def test_blend_and_validate_helpers():
     near.joint_positions[3] = robot.POSITION_UPPER[3] + 0.05
     f, err = validate_frame(near)
     assert err == "" and f.joint_positions[3] == pytest.approx(robot.POSITION_UPPER[3])
+
+
+def test_a_revision_passes_through_and_a_held_repeat_is_not_one():
+    mux = MuxCore(MuxConfig(initial="cmg", blend_time=0.0))
+    out, err = mux.submit("cmg", stream(0.0, 0.1), 0.0)
+    assert err == "" and out is not None and not out.revision
+    revised = stream(0.0, 0.12)
+    revised.revision = True
+    out, _ = mux.submit("cmg", revised, 0.005)
+    assert out is not None and out.revision  # the policy must see that it redoes its step
+    held = mux.tick(0.005 + 2 * DT)  # the source paused: the mux repeats its latest message
+    assert held is not None and not held.revision

@@ -74,3 +74,28 @@ def test_wrists_follow_the_reference(policy):
     q_ref[wrist] = 0.3
     _feed(rt, 0.0, _ref(joint_pos=q_ref))
     assert rt.step(0.0).targets[wrist] == pytest.approx(0.3)
+
+
+def test_redo_replaces_the_last_step_without_a_history_entry(policy):
+    """A revised reference redoes the step: the same targets as if it had come first, and the
+    steps after it see one history entry per tick."""
+    refs = [_ref(root_yaw_rate=0.1 * k, joint_pos=robot.DEFAULT_POSITION + 0.01 * k) for k in range(6)]
+    revised_ref = _ref(root_yaw_rate=-0.5, root_lin_vel_local=np.array([0.8, 0.0, 0.0]))
+    redone, direct = PolicyRuntime(policy), PolicyRuntime(policy)
+    for k in range(3):
+        _feed(redone, 0.02 * k, refs[k])
+        _feed(direct, 0.02 * k, refs[k])
+        redone.step(0.02 * k)
+        direct.step(0.02 * k)
+    _feed(redone, 0.06, refs[3])
+    first = redone.step(0.06).targets
+    _feed(redone, 0.065, revised_ref)
+    a = redone.step(0.065, redo=True).targets
+    _feed(direct, 0.065, revised_ref)
+    b = direct.step(0.065).targets
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, first)  # the revision changed something, so the test can tell
+    for k in (4, 5):
+        _feed(redone, 0.02 * k, refs[k])
+        _feed(direct, 0.02 * k, refs[k])
+        np.testing.assert_array_equal(redone.step(0.02 * k).targets, direct.step(0.02 * k).targets)

@@ -22,6 +22,9 @@ Thin ROS shell around ``PolicyRuntime``. Parameters:
     on receipt, as in timer mode). If no reference came for ``2 / rate_hz`` s the node steps on its
     own timer with the last one (fresh state, the reference still subject to
     ``reference_timeout``), so a late CMG tick does not leave the robot on a held target.
+    A reference marked ``revision`` (cmg_node redid its tick for a command that arrived between
+    ticks) redoes the last step instead of taking a new one, when that step was taken on a
+    reference less than a period ago: the policy's history keeps one entry per tick.
 
 Otherwise staleness runs on the node clock at receipt (simulated time with ``use_sim_time``).
 
@@ -118,6 +121,7 @@ class PolicyNode(Node):
         self._js_stamp = self._imu_stamp = -1
         self._period = 1.0 / rate
         self._last_step = -1e9  # node-clock time of the last step (event_driven on wall time)
+        self._stepped_on_reference = False  # the last step was a reference's (event_driven on wall time)
         if not self.event_driven:
             self.create_timer(self._period, self._tick)
         elif not self._stamp_sync:
@@ -161,12 +165,15 @@ class PolicyNode(Node):
             self._ref_stamp = _ns(msg.header.stamp)
             self._maybe_step()
         elif self.event_driven:
-            self._tick()
+            redo = msg.revision and self._stepped_on_reference and self._now() - self._last_step < self._period
+            self._tick(redo=redo)
+            self._stepped_on_reference = True
 
     def _fallback_tick(self) -> None:
         """event_driven on wall time: step with the last reference when none came for 2 periods."""
         if self._now() - self._last_step >= 2.0 * self._period - 1e-3:
             self._tick()
+            self._stepped_on_reference = False
 
     def _maybe_step(self) -> None:
         """event_driven on simulated time: one step per reference, once the state caught up with it."""
@@ -217,11 +224,11 @@ class PolicyNode(Node):
             self._imu_stamp = _ns(msg.header.stamp)
             self._maybe_step()
 
-    def _tick(self, stamp=None) -> None:
+    def _tick(self, stamp=None, redo: bool = False) -> None:
         if self.runtime is None:
             return
         self._last_step = self._now()
-        result = self.runtime.step(self._last_step if stamp is None else _ns(stamp) * 1e-9)
+        result = self.runtime.step(self._last_step if stamp is None else _ns(stamp) * 1e-9, redo=redo)
         if result.targets is None:
             # once per cause (the text before the ages in parentheses), at most once per second
             cause = result.reason.split(" (")[0]

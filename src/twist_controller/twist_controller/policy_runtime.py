@@ -12,6 +12,7 @@ machine) in charge of what the motors do when something is wrong.
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 
@@ -74,6 +75,7 @@ class PolicyRuntime:
         self._joints: tuple[float, np.ndarray, np.ndarray] | None = None
         self._imu: tuple[float, np.ndarray, np.ndarray] | None = None
         self._active = False  # False -> the next good step starts a new episode (history reset)
+        self._before_step: tuple | None = None  # (observation builder, last action) for a redo
 
     # ---- inputs (each rejects malformed data instead of storing it) -------------------------
     def set_reference(self, ref: ReferenceSample, now: float) -> str | None:
@@ -119,16 +121,22 @@ class PolicyRuntime:
                 return f"{name} stale ({age * 1000:.0f} ms > {timeout * 1000:.0f} ms)"
         return None
 
-    def step(self, now: float) -> StepResult:
+    def step(self, now: float, redo: bool = False) -> StepResult:
+        """One control step. ``redo``: this step replaces the previous one (a revised reference for
+        the same tick): the history and last action go back to before it first, so the policy's
+        history keeps one entry per tick."""
         reason = self._stale_reason(now)
         if reason is not None:
             self._active = False
             return StepResult(None, self.kp, self.kd, reason, 0.0)
         t0 = time.perf_counter()
+        if redo and self._active and self._before_step is not None:
+            self.observations, self.last_action = self._before_step
         if not self._active:
             self.observations.reset()
             self.last_action[:] = 0.0
             self._active = True
+        self._before_step = (copy.deepcopy(self.observations), self.last_action.copy())
         _, ref = self._ref
         _, q, dq = self._joints
         _, quat, gyro = self._imu
