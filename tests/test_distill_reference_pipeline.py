@@ -1,10 +1,10 @@
 """The pipelined CMG reference of the distillation (issue 22) gives the serial references.
 
-``pipeline_reference`` computes tick k+1 in a worker thread while tick k's physics runs, from the
-inputs as they were before the physics; rows whose inputs change afterwards (resets after a fall or
-timeout, new command segments) are recomputed. Same seed -> the same reference arrays, with resets
-and segment changes mid-run. On the development box the arrays are bit-identical; the tolerance
-only allows the matmul to round a row differently on another CPU.
+``pipeline_reference`` starts tick k+1 in a worker thread as soon as tick k is taken (it runs beside
+the policies and tick k's physics), from the inputs as they were then; rows whose inputs change
+afterwards (resets after a fall or timeout, new command segments) are recomputed. Same seed -> the
+same reference arrays, with resets and segment changes mid-run. On the development box the arrays
+are bit-identical; the tolerance only allows the matmul to round a row differently on another CPU.
 """
 
 import numpy as np
@@ -32,7 +32,7 @@ def test_batched_reference_pipelined_equals_serial():
             ref.step()
         for a, b in zip(_reference_arrays(serial), _reference_arrays(piped), strict=True):
             assert np.max(np.abs(np.asarray(a, float) - np.asarray(b, float)), initial=0.0) <= ATOL, t
-        piped.prefetch()  # as the env does before physics; what follows changes some rows' inputs
+        # piped.step() has started the next tick; what follows changes some rows' inputs
         k_reset = events.choice([0, 0, 1, 3])
         k_cmd = events.choice([0, 1, 2, 5])
         reset_ids = events.choice(n, k_reset, replace=False)

@@ -204,7 +204,6 @@ class VelocityDistillEnv:
         self._target_fifo[-1] = targets
         depth = len(self._target_fifo)
         applied = self._target_fifo[depth - 1 - self.delay_ticks, np.arange(len(targets))]
-        self.reference.prefetch()  # the next CMG tick runs while physics does (it is open loop)
         self.backend.step(applied)
         self.last_action = raw.copy()
         self.step_count += 1

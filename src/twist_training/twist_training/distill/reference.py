@@ -68,9 +68,10 @@ class BatchedReference:
         self.target = np.zeros((num_envs, 3))
         self.idle = np.zeros(num_envs, dtype=np.int64)
         self.yaw = np.zeros(num_envs)
-        # pipeline: prefetch() computes the next tick in a worker thread (e.g. while physics runs);
-        # step() then takes it, recomputing only the rows whose inputs changed since (resets, new
-        # targets), so the references are those of the serial step
+        # pipeline: each step() starts the next tick in a worker thread from the inputs as they are
+        # then (the CMG is open loop: it runs beside the policies and the physics); the next step()
+        # takes it and recomputes only the rows whose inputs changed since (resets, new targets), so
+        # the references are those of the serial step
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="cmg") if pipeline else None
         self._prefetched = None  # (inputs it started from, future of _advance)
         self.recomputed = 0  # rows step() recomputed because their inputs changed after prefetch()
@@ -112,7 +113,8 @@ class BatchedReference:
         return c[:k], i[:k], x[:k]
 
     def prefetch(self) -> None:
-        """Start the next tick from the current inputs in the worker thread (pipeline only)."""
+        """Start the next tick from the current inputs in the worker thread (pipeline only; step()
+        calls it; a tick already started is dropped)."""
         if self._pool is None:
             return
         inputs = self._inputs()
@@ -139,6 +141,7 @@ class BatchedReference:
         self.command, self.idle, self.state = command, idle, nxt
         self._frame_yaw = self.yaw.copy()  # frame 0 carries the heading before this tick's turn
         self.yaw = np.mod(self.yaw + self.state[:, ROOT_OFFSET + 6] * 0.02 + np.pi, 2 * np.pi) - np.pi
+        self.prefetch()  # the next tick starts at once: it runs beside the policies and the physics
 
     def close(self) -> None:
         if self._pool is not None:
