@@ -655,3 +655,49 @@ def test_unitree_ros2_transport_interop(ros_env, tmp_path):
     assert status["lowcmd_received"] >= 100, status  # /lowcmd from ROS reached rt/lowcmd with valid CRCs
     assert status["lowcmd_bad_crc"] == 0, status
     assert "Traceback" not in bridge_log + sim_log
+
+
+# =============================================================================== lockstep slack
+_LAGGING_CONTROLLER = r"""
+import sys, time
+from twist_controller import unitree_io as u
+domain, lag_ms, secs = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+ticks = []
+ep = u.DdsEndpoint("controller", domain, "lo", lambda m: ticks.append(int(m.get("tick")[0])))
+t0 = time.monotonic()
+while time.monotonic() - t0 < secs:
+    if ticks:  # always answer for lag_ms before the newest state: a controller one period behind
+        cmd = u.LowCmd()
+        reserve = cmd.get("reserve")
+        reserve[0] = max(0, ticks[-1] - lag_ms) + 1
+        cmd.set("reserve", reserve)
+        ep.write(cmd.finalize())
+    time.sleep(0.002)
+print(ticks[-1] if ticks else -1)
+"""
+
+
+@pytest.mark.parametrize("slack", [0.0, 0.04], ids=["strict", "slack_40ms"])
+def test_lockstep_slack_lets_a_lagging_controller_keep_the_simulation_going(ros_env, tmp_path, slack):
+    """A controller that always answers one period late: strict lockstep waits for every boundary
+    until its timeout (the simulation crawls and counts timeouts); 40 ms of slack accepts it and
+    the simulation runs at about real time (the controller's 6 s include its start-up)."""
+    params = ["-p", "lockstep:=true", "-p", f"lockstep_slack:={slack}", "-p", "lockstep_timeout:=0.2"]
+    sim = start([*sim_cmd(ros_env), "--ros-args", *params], ros_env, tmp_path / "sim.log")
+    try:
+        ctrl = subprocess.run(
+            [sys.executable, "-c", _LAGGING_CONTROLLER, str(dds_domain_for(ros_env)), "20", "6.0"],
+            env=ros_env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        sim_log = stop(sim)
+    assert ctrl.returncode == 0, ctrl.stderr[-3000:] + sim_log[-2000:]
+    status = last_status(sim_log)
+    sim_s = status["sim_time"]
+    print(f"\nslack {slack}: {status.get('lockstep_timeouts')} timeouts, simulated {sim_s} s in ~6 s")
+    if slack == 0.0:
+        assert status["lockstep_timeouts"] >= 10, status
+        assert sim_s < 1.0, status
+    else:  # (one timeout may come between the controller's exit and the simulator's)
+        assert status["lockstep_timeouts"] <= 1, status
+        assert sim_s > 2.0, status

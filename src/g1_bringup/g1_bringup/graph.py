@@ -221,6 +221,11 @@ def sim_graph() -> Graph:
             "false",
             "simulator advances a 20 ms period only once its LowCmd arrived (evaluation; docs/sim_time.md)",
         ),
+        LaunchArgument(
+            "lockstep_slack",
+            "0.0",
+            "lockstep: s of simulated time the controller may lag (0 = strict and repeatable; 0.04 = near real time under load)",
+        ),
         _UNITREE_API_ARG,
     )
     sim_time = {"use_sim_time": Arg("use_sim_time")}
@@ -237,6 +242,7 @@ def sim_graph() -> Graph:
                 "band_release_after": Arg("band_release_after"),
                 "lowcmd_timeout": Arg("lowcmd_timeout"),
                 "lockstep": Arg("lockstep"),
+                "lockstep_slack": Arg("lockstep_slack"),
             },
         ),
         NodeSpec(

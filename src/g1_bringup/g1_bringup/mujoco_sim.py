@@ -21,7 +21,11 @@ this module is the thin DDS + ROS shell around it:
   pd_bridge with ``robot: sim``; an unstamped LowCmd, e.g. from Unitree's own examples, counts as
   current), and applied for the whole period. After ``lockstep_timeout`` s of wall time without
   one it advances anyway with the last command, logs it (at most once a second) and counts it
-  (``lockstep_timeouts`` in /sim/status).
+  (``lockstep_timeouts`` in /sim/status). ``lockstep_slack`` > 0 lets the controller lag by that
+  much simulated time: at boundary t the simulator waits only for a LowCmd for t - slack, so the
+  chain computes while physics runs on (near real time on a loaded machine, commands at most
+  slack + one period old, so the bridge's 85 ms target watchdog cannot trip on the simulator
+  running ahead), at the price of run-to-run repeatability (the default 0 keeps it).
   Until the first LowCmd the simulation holds at t = 0 (LowState and /clock repeated every 20 ms
   of wall time), so every run starts from the same state. See docs/sim_time.md.
 * ROS: ground truth ``/odom`` (nav_msgs/Odometry, pelvis in ``odom``), ``/tf`` when ``tf2_msgs`` is
@@ -73,6 +77,9 @@ PARAMS = {
     "lockstep": False,  # advance a control period only when its LowCmd arrived (docs/sim_time.md)
     "lockstep_period": 0.02,  # s of simulated time per lockstep wait (the 50 Hz control period)
     "lockstep_timeout": 2.0,  # s of wall time to wait for a period's LowCmd before advancing anyway
+    # s of simulated time the controller may lag: at boundary t wait for a LowCmd for t - slack (0 =
+    # strict, the same trajectory every run; > 0 = the chain computes while physics runs on)
+    "lockstep_slack": 0.0,
 }
 
 LOWCMD_STAMP_NONE = 0  # LowCmd reserve[0]: 0 = unstamped, else lockstep stamp in ms + 1
@@ -297,6 +304,7 @@ class SimRunner:
             "pelvis_height": round(self.core.pelvis_height, 4),
             "motion_switcher": self.switcher.mode if self.switcher is not None else None,
             "lockstep": bool(self.p["lockstep"]),
+            "lockstep_slack": float(self.p["lockstep_slack"]),
             "lockstep_timeouts": self.lockstep_timeouts,
             "lockstep_wait_s": round(self.lockstep_wait_s, 3),
         }
@@ -317,6 +325,7 @@ class SimRunner:
         lockstep = bool(p["lockstep"])
         ls_every = max(1, round(float(p["lockstep_period"]) / period))  # LowState periods per wait
         ls_timeout = float(p["lockstep_timeout"])
+        ls_slack_ms = max(0, round(float(p["lockstep_slack"]) * 1000))
         viewer = None
         if p["viewer"] and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             self.log("--viewer needs a display (DISPLAY/WAYLAND_DISPLAY unset): running headless")
@@ -333,7 +342,7 @@ class SimRunner:
             f"dt {dt}, {'real time' if realtime else 'as fast as possible'}, band {p['elastic_band']}, "
             f"/clock {'%.0f Hz' % (1 / (clock_every * period)) if clock_every else 'off'}"
             + (
-                f", lockstep every {ls_every * period * 1e3:.0f} ms (timeout {ls_timeout} s)"
+                f", lockstep every {ls_every * period * 1e3:.0f} ms (slack {ls_slack_ms} ms, timeout {ls_timeout} s)"
                 if lockstep
                 else ""
             )
@@ -399,7 +408,7 @@ class SimRunner:
                 break
             if boundary:
                 t_wait = time.perf_counter()
-                self._lockstep_wait(round(core.time * 1000), ls_timeout)
+                self._lockstep_wait(round(core.time * 1000) - ls_slack_ms, ls_timeout)
                 next_t += time.perf_counter() - t_wait  # waiting for the controller is not lateness
             if realtime:
                 next_t += period

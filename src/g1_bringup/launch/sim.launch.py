@@ -35,6 +35,7 @@ def generate_launch_description():
         DeclareLaunchArgument("lowcmd_timeout", default_value='0.0', description='sim damps when no LowCmd came for this long, s (emulated robot watchdog; 0 = hold the last)'),
         DeclareLaunchArgument("use_sim_time", default_value='true', description="nodes run on the simulator's /clock: a stalled simulator trips no watchdog (docs/sim_time.md)"),
         DeclareLaunchArgument("lockstep", default_value='false', description='simulator advances a 20 ms period only once its LowCmd arrived (evaluation; docs/sim_time.md)'),
+        DeclareLaunchArgument("lockstep_slack", default_value='0.0', description='lockstep: s of simulated time the controller may lag (0 = strict and repeatable; 0.04 = near real time under load)'),
         DeclareLaunchArgument("unitree_api", default_value='false', description="serve Unitree's G1 locomotion API (LocoClient, service 'sport') from this stack"),
         Node(
             package="g1_bringup",
@@ -43,7 +44,7 @@ def generate_launch_description():
             output="screen",
             parameters=[
                 PathJoinSubstitution([FindPackageShare("g1_bringup"), "config", 'mujoco_sim.yaml']),
-                {'dds_domain': LaunchConfiguration("dds_domain"), 'viewer': LaunchConfiguration("viewer"), 'band_auto_release_s': LaunchConfiguration("band_release_s"), 'band_release_after': LaunchConfiguration("band_release_after"), 'lowcmd_timeout': LaunchConfiguration("lowcmd_timeout"), 'lockstep': LaunchConfiguration("lockstep")},
+                {'dds_domain': LaunchConfiguration("dds_domain"), 'viewer': LaunchConfiguration("viewer"), 'band_auto_release_s': LaunchConfiguration("band_release_s"), 'band_release_after': LaunchConfiguration("band_release_after"), 'lowcmd_timeout': LaunchConfiguration("lowcmd_timeout"), 'lockstep': LaunchConfiguration("lockstep"), 'lockstep_slack': LaunchConfiguration("lockstep_slack")},
             ],
         ),
         Node(
