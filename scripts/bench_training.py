@@ -13,6 +13,9 @@ holosoma expert, the shipped CMG), for each --num-envs:
   collect_expert        the whole collection tick with the expert acting: CMG reference, robot
                         state, student observation, expert observation + ONNX, env step (physics,
                         pushes, fall checks, resets); ``us_per_env_step`` splits it by part
+                        (with ``pipeline_reference`` on, ``reference`` is the wait for the tick
+                        computed in the worker thread plus the rows recomputed after resets and
+                        new segments; the worker's own CPU shows in the other parts and cpu_share)
   collect_student       the same with the student network acting too (its batched forward pass)
   dagger                ``distill.dagger.train`` for --dagger-iterations iterations (first with the
                         expert acting, then the student): end to end incl. the regression update;
