@@ -355,8 +355,7 @@ def latency_stream(ros: _RosSide, wire: WireSignal, samples: int, rate_hz: float
     low_t = [r[0] for r in lows]  # receive times on the wire
     hops: dict[str, list[float]] = {k: [] for k, _ in HOPS}
     extra: dict[str, list[float]] = {
-        k: []
-        for k in ("cmd_vel_to_cmg_received", "reference_delivery", "joint_targets_delivery")
+        k: [] for k in ("cmd_vel_to_cmg_received", "reference_delivery", "joint_targets_delivery")
     }
     misses = {"reference": 0, "joint_targets": 0, "lowcmd": 0}
     revised = 0  # samples whose first reference was a revision of the tick before the command
@@ -686,7 +685,10 @@ def table(res: dict) -> str:
             cond += f" load {c['loadavg_before']}"
             for key, label in (
                 ("total", "/cmd_vel -> LowCmd on the wire (total)"),
-                ("cmd_vel_to_reference", "  hop: /cmd_vel -> /reference_motion (cmg_node revision/tick + mux)"),
+                (
+                    "cmd_vel_to_reference",
+                    "  hop: /cmd_vel -> /reference_motion (cmg_node revision/tick + mux)",
+                ),
                 ("reference_to_joint_targets", "  hop: /reference_motion -> /joint_targets (policy step)"),
                 ("joint_targets_to_lowcmd", "  hop: /joint_targets -> LowCmd on the wire (pd_bridge)"),
             ):

@@ -11,8 +11,9 @@ measurement), simulated vs wall time, the simulator's lockstep timeouts, the loa
     python scripts/load_test.py --seconds 600 --clock sim              # use_sim_time (the default)
     python scripts/load_test.py --seconds 600 --clock wall             # the old wall-clock behaviour
     python scripts/load_test.py --seconds 600 --clock sim --lockstep   # + lockstep
+    python scripts/load_test.py --seconds 600 --clock sim --lockstep --lockstep-slack 0.04
 
-Writes ``runs/reliability/load_<clock>[_lockstep].json``; exit status 1 when the bridge left
+Writes ``runs/reliability/load_<clock>[_lockstep[_slack<ms>]].json``; exit status 1 when the bridge left
 POLICY (the criterion of ``tests/test_load.py``). Needs the ROS venv (``source scripts/env.sh``).
 """
 
@@ -53,7 +54,16 @@ def _hog_preexec() -> None:
         pass
 
 
-def run(seconds: float, sim_time: bool, lockstep: bool, hogs: int, ros_domain: int, dds: int, workdir: Path):
+def run(
+    seconds: float,
+    sim_time: bool,
+    lockstep: bool,
+    hogs: int,
+    ros_domain: int,
+    dds: int,
+    workdir: Path,
+    lockstep_slack: float = 0.0,
+):
     import rclpy
     from geometry_msgs.msg import Twist
     from std_msgs.msg import String
@@ -62,7 +72,8 @@ def run(seconds: float, sim_time: bool, lockstep: bool, hogs: int, ros_domain: i
     from twist_msgs.srv import SetMode
 
     d = workdir / "models"
-    extra = {"use_sim_time": "true" if sim_time else "false", "lockstep": "true" if lockstep else "false"}
+    extra = {"use_sim_time": "true" if sim_time else "false", "lockstep": "true" if lockstep else "false",
+             "lockstep_slack": str(lockstep_slack)}  # fmt: skip
     stack = H.Stack(workdir / "logs", H.tiny_cmg(d / "cmg.pt"), H.zero_policy(d / "pol.pt"), ros_domain, dds,
                     extra_args=extra)  # fmt: skip
     os.environ["ROS_DOMAIN_ID"] = str(ros_domain)
@@ -164,6 +175,7 @@ def run(seconds: float, sim_time: bool, lockstep: bool, hogs: int, ros_domain: i
                 "seconds": seconds,
                 "clock": "sim" if sim_time else "wall",
                 "lockstep": lockstep,
+                "lockstep_slack_s": lockstep_slack if lockstep else None,
                 "hogs_nice0": hogs,
                 "cores": os.cpu_count(),
                 "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
@@ -197,6 +209,9 @@ def main(argv=None) -> int:
     ap.add_argument("--clock", choices=("sim", "wall"), default="sim")
     ap.add_argument("--lockstep", action="store_true")
     ap.add_argument(
+        "--lockstep-slack", type=float, default=0.0, help="s the controller may lag in lockstep (0 = strict)"
+    )
+    ap.add_argument(
         "--hogs", type=int, default=os.cpu_count() or 2, help="busy loops at nice 0 (default: one per core)"
     )
     ap.add_argument("--ros-domain", type=int, default=None)
@@ -206,8 +221,9 @@ def main(argv=None) -> int:
     ros = a.ros_domain if a.ros_domain is not None else 150 + os.getpid() % 40
     dds = a.dds_domain if a.dds_domain is not None else 200 + os.getpid() % 30
     with tempfile.TemporaryDirectory(prefix="g1_load_") as tmp:
-        res = run(a.seconds, a.clock == "sim", a.lockstep, a.hogs, ros, dds, Path(tmp))
-    name = f"load_{a.clock}{'_lockstep' if a.lockstep else ''}.json"
+        res = run(a.seconds, a.clock == "sim", a.lockstep, a.hogs, ros, dds, Path(tmp), a.lockstep_slack)
+    slack = f"_slack{round(a.lockstep_slack * 1000)}" if a.lockstep and a.lockstep_slack > 0 else ""
+    name = f"load_{a.clock}{'_lockstep' if a.lockstep else ''}{slack}.json"
     out = Path(a.out) if a.out else REPO / "runs" / "reliability" / name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1))

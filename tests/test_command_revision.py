@@ -22,10 +22,10 @@ import pytest
 rclpy = pytest.importorskip("rclpy", reason="needs the ROS venv (source scripts/env.sh)")
 pytest.importorskip("twist_msgs.msg", reason="twist_msgs not built (run scripts/setup.sh)")
 
+import stack_harness as H  # noqa: E402  (scripts/ is on sys.path, see conftest.py)
 from geometry_msgs.msg import Twist, Vector3  # noqa: E402
 from sensor_msgs.msg import Imu, JointState  # noqa: E402
 
-import stack_harness as H  # noqa: E402  (scripts/ is on sys.path, see conftest.py)
 from twist_controller import robot  # noqa: E402
 from twist_msgs.msg import JointTargets, ReferenceMotion  # noqa: E402
 

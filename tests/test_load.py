@@ -1,6 +1,8 @@
 """Proof under load (issue 21, docs/sim_time.md): the simulated control graph for ``LOAD_SECONDS``
 (default 600) with a CPU hog at nice 0 on every core, on simulated time. The bridge must reach
 POLICY without a trip (start-up under load included) and never leave it: 0 DAMPING transitions.
+Lockstep (strict, and with the 40 ms slack of ``make sim``) must hold that; simulated time alone
+is known not to (expected to fail, kept to show it).
 
 ``scripts/load_test.py`` is the same run as a script (also with ``--clock wall``, the old
 behaviour, for comparison); results in ``runs/reliability/``. Slow: runs only with --run-slow.
@@ -24,8 +26,27 @@ LOAD_SECONDS = float(os.environ.get("LOAD_SECONDS", "600"))
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.timeout(LOAD_SECONDS + 600)]
 
 
-@pytest.mark.parametrize("lockstep", [False, True], ids=["sim_time", "sim_time_lockstep"])
-def test_sim_time_under_load_never_trips(ros_env, tmp_path, lockstep):
+SIM_TIME_ALONE = pytest.param(
+    False,
+    0.0,
+    id="sim_time",
+    # measured (docs/sim_time.md): the simulator keeps its real-time share of the CPU while the chain
+    # starves, so a target can be 94-106 ms late in *simulated* time: a real lapse, not a false alarm
+    marks=pytest.mark.xfail(
+        reason="simulated time alone does not stop the chain falling behind", strict=False
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    ("lockstep", "slack"),
+    [
+        SIM_TIME_ALONE,
+        pytest.param(True, 0.0, id="lockstep"),
+        pytest.param(True, 0.04, id="lockstep_slack_40ms"),
+    ],
+)
+def test_sim_time_under_load_never_trips(ros_env, tmp_path, lockstep, slack):
     res = load_test.run(
         LOAD_SECONDS,
         sim_time=True,
@@ -34,8 +55,10 @@ def test_sim_time_under_load_never_trips(ros_env, tmp_path, lockstep):
         ros_domain=int(ros_env["ROS_DOMAIN_ID"]),
         dds=H.process_dds_domain(),
         workdir=tmp_path,
+        lockstep_slack=slack,
     )
-    out = load_test.REPO / "runs" / "reliability" / f"load_sim{'_lockstep' if lockstep else ''}.json"
+    name = f"load_sim{'_lockstep' if lockstep else ''}{f'_slack{round(slack * 1000)}' if slack else ''}"
+    out = load_test.REPO / "runs" / "reliability" / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1))
     print(json.dumps(res, indent=1))

@@ -96,7 +96,9 @@ class CMGNode(Node):
                 self.get_logger().error(f"cannot load CMG model {path}: {exc}")
         self.max_cmd_lead = float(self.declare_parameter("max_cmd_lead", 2.0).value)
         sim_time = bool(self.get_parameter("use_sim_time").value)
-        self.revise_on_command = bool(self.declare_parameter("revise_on_command", True).value) and not sim_time
+        self.revise_on_command = (
+            bool(self.declare_parameter("revise_on_command", True).value) and not sim_time
+        )
         self._tick_target: np.ndarray | None = None  # clamped command the published tick was made from
         self._tick_time = -1e9  # node clock of that tick
         self._tick_stamp = None

@@ -224,7 +224,7 @@ def sim_graph() -> Graph:
         LaunchArgument(
             "lockstep_slack",
             "0.0",
-            "lockstep: s of simulated time the controller may lag (0 = strict and repeatable; 0.04 = near real time under load)",
+            "lockstep: s of simulated time the controller may lag (0 = strict, repeatable; 0.04 = faster)",
         ),
         _UNITREE_API_ARG,
     )

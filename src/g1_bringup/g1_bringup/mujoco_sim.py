@@ -342,7 +342,8 @@ class SimRunner:
             f"dt {dt}, {'real time' if realtime else 'as fast as possible'}, band {p['elastic_band']}, "
             f"/clock {'%.0f Hz' % (1 / (clock_every * period)) if clock_every else 'off'}"
             + (
-                f", lockstep every {ls_every * period * 1e3:.0f} ms (slack {ls_slack_ms} ms, timeout {ls_timeout} s)"
+                f", lockstep every {ls_every * period * 1e3:.0f} ms"
+                f" (slack {ls_slack_ms} ms, timeout {ls_timeout} s)"
                 if lockstep
                 else ""
             )

@@ -35,7 +35,7 @@ def generate_launch_description():
         DeclareLaunchArgument("lowcmd_timeout", default_value='0.0', description='sim damps when no LowCmd came for this long, s (emulated robot watchdog; 0 = hold the last)'),
         DeclareLaunchArgument("use_sim_time", default_value='true', description="nodes run on the simulator's /clock: a stalled simulator trips no watchdog (docs/sim_time.md)"),
         DeclareLaunchArgument("lockstep", default_value='false', description='simulator advances a 20 ms period only once its LowCmd arrived (evaluation; docs/sim_time.md)'),
-        DeclareLaunchArgument("lockstep_slack", default_value='0.0', description='lockstep: s of simulated time the controller may lag (0 = strict and repeatable; 0.04 = near real time under load)'),
+        DeclareLaunchArgument("lockstep_slack", default_value='0.0', description='lockstep: s of simulated time the controller may lag (0 = strict, repeatable; 0.04 = faster)'),
         DeclareLaunchArgument("unitree_api", default_value='false', description="serve Unitree's G1 locomotion API (LocoClient, service 'sport') from this stack"),
         Node(
             package="g1_bringup",

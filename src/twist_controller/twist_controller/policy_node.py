@@ -165,7 +165,9 @@ class PolicyNode(Node):
             self._ref_stamp = _ns(msg.header.stamp)
             self._maybe_step()
         elif self.event_driven:
-            redo = msg.revision and self._stepped_on_reference and self._now() - self._last_step < self._period
+            redo = (
+                msg.revision and self._stepped_on_reference and self._now() - self._last_step < self._period
+            )
             self._tick(redo=redo)
             self._stepped_on_reference = True
 
