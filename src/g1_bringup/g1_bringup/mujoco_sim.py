@@ -85,6 +85,15 @@ PARAMS = {
 LOWCMD_STAMP_NONE = 0  # LowCmd reserve[0]: 0 = unstamped, else lockstep stamp in ms + 1
 
 
+def sim_time_ns(t: float) -> int:
+    """Simulated time ``t`` (s, MuJoCo's ``data.time``) as integer ns for /clock and stamps, rounded to
+    the microsecond. ``data.time`` is a float sum of timesteps: after 2^17 steps of 2 ms (257 s) its
+    error passes half a nanosecond, so rounding to ns made /clock 1 ns off the LowState tick (whole
+    ms); the policy then waited for a state 1 ns newer that lockstep never produced (a 2 s lockstep
+    timeout every few seconds after ~4 minutes)."""
+    return round(t * 1e6) * 1000
+
+
 def lowcmd_stamp_ms(msg) -> int | None:
     """The simulated time (ms) a LowCmd was computed for, from ``reserve[0]``; None when unstamped."""
     v = int(msg.get("reserve")[0])
@@ -241,7 +250,7 @@ class SimRunner:
     def _sim_stamp(self):
         from builtin_interfaces.msg import Time
 
-        ns = round(self.core.time * 1e9)
+        ns = sim_time_ns(self.core.time)
         return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
 
     def _publish_clock(self) -> None:

@@ -259,3 +259,21 @@ def test_lowcmd_watchdog_reset_disarms_and_bad_timeout_is_refused():
     for bad in (-0.1, math.nan, math.inf):
         with pytest.raises(ValueError, match="lowcmd_timeout"):
             SimCore(SimConfig(lowcmd_timeout=bad))
+
+
+def test_sim_clock_stays_on_the_lowstate_tick_for_hours_of_simulated_time():
+    """/clock and the stamps derived from it must equal the LowState tick (whole ms) at every step:
+    the policy compares them. MuJoCo's data.time is a float sum of timesteps whose error passes half
+    a nanosecond after 2^17 steps of 2 ms, so a nanosecond rounding drifted 1 ns off the tick."""
+    from g1_bringup.mujoco_sim import sim_time_ns
+
+    model = mujoco.MjModel.from_xml_string('<mujoco><option timestep="0.002"/><worldbody/></mujoco>')
+    data = mujoco.MjData(model)
+    ns_rounding_off = 0
+    for k in range(1, 400_001):  # 800 s of simulated time
+        mujoco.mj_step(model, data)
+        tick_ms = round(data.time * 1000)  # what LowState carries
+        assert tick_ms == 2 * k
+        assert sim_time_ns(data.time) == tick_ms * 1_000_000, (k, data.time)
+        ns_rounding_off += round(data.time * 1e9) != tick_ms * 1_000_000
+    assert ns_rounding_off > 0  # the old stamp formula does drift here: the test can tell
