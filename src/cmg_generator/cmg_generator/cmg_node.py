@@ -99,9 +99,8 @@ class CMGNode(Node):
         self.revise_on_command = (
             bool(self.declare_parameter("revise_on_command", True).value) and not sim_time
         )
-        self._tick_target: np.ndarray | None = None  # clamped command the published tick was made from
+        self._tick_stamp = None  # stamp of the tick a revision would redo (None: nothing to redo)
         self._tick_time = -1e9  # node clock of that tick
-        self._tick_stamp = None
         self._revised = False
         self._scheduled: list[tuple[float, Twist]] = []  # future-stamped commands, by stamp
         if stamped:
@@ -155,21 +154,20 @@ class CMGNode(Node):
 
     def _maybe_revise(self) -> None:
         """Redo the last tick with the command that just arrived (see the module doc)."""
-        if self.generator is None or self._tick_target is None or self._revised:
+        if self.generator is None or self._tick_stamp is None or self._revised:
             return
         now = self._now()
         if now - self._tick_time > 0.8 * self._period_ns * 1e-9:
             return
         cmd = self.input.current(now)
-        target = self.generator.filter.clamp(np.asarray(cmd, dtype=np.float64))
-        if np.allclose(target, self._tick_target):
-            return
+        if np.allclose(self.generator.filter.clamp(np.asarray(cmd, dtype=np.float64)), self.generator.target):
+            return  # the tick was made from this command already
         try:
             motion = self.generator.revise(cmd, horizon=self.horizon)
         except Exception as exc:  # the next tick carries on from the unrevised state
             self.get_logger().error(f"CMG revision failed ({exc})", throttle_duration_sec=2.0)
             return
-        self._revised, self._tick_target = True, target
+        self._revised = True
         self._publish(motion, self._tick_stamp, revision=True)
 
     def _on_cmd_stamped(self, msg: TwistStamped) -> None:
@@ -201,18 +199,16 @@ class CMGNode(Node):
         if stale and not self._was_stale:
             self.get_logger().info("/cmd_vel timed out: ramping to standing")
         self._was_stale = stale
-        cmd = self.input.current(now)
         try:
-            motion = self.generator.step(cmd, horizon=self.horizon)
+            motion = self.generator.step(self.input.current(now), horizon=self.horizon)
         except Exception as exc:  # keep the node alive; restart the generator from standing
             self.get_logger().error(
                 f"CMG step failed ({exc}); resetting to standing", throttle_duration_sec=2.0
             )
             self.generator.reset()
-            self._tick_target = None
+            self._tick_stamp = None
             return
         stamp = self.get_clock().now().to_msg() if stamp is None else stamp
-        self._tick_target = self.generator.filter.clamp(np.asarray(cmd, dtype=np.float64))
         self._tick_time, self._tick_stamp, self._revised = now, stamp, False
         self._publish(motion, stamp)
 

@@ -379,6 +379,11 @@ class CMGGenerator:
         return self._target.copy()
 
     @property
+    def target(self) -> np.ndarray:
+        """The target command, clamped to the trained range (what the filter ramps towards)."""
+        return self._target.copy()
+
+    @property
     def command(self) -> np.ndarray:
         """The filtered (clamped, rate-limited) command currently driving the model."""
         return self._cmd.copy()
@@ -459,7 +464,7 @@ class CMGGenerator:
         A command that arrives between two 50 Hz ticks then reaches the robot at once instead of
         waiting up to a period for the next tick; the motion's time base stays one frame per tick.
         """
-        if getattr(self, "_before_step", None) is None:
+        if self._before_step is None:
             raise RuntimeError("revise() needs a step() to redo")
         self._prev, self._cur, self._phase, self._yaw, self._cmd, self._idle = self._before_step
         return self.step(command, horizon)
