@@ -166,3 +166,22 @@ def test_status_line_core():
     line = status_line(st, now=12.3, cmd_timeout=0.5)
     assert "[player]" in line and line.endswith("faults: targets stale")
     assert "(no CMG output)" in status_line(StatusState(), now=0.0, cmd_timeout=0.5)
+
+
+def test_nodes_spin_on_the_events_executor_unless_asked_otherwise(monkeypatch):
+    from rclpy.executors import SingleThreadedExecutor
+
+    from twist_controller.node_main import EXECUTOR_ENV, make_executor
+
+    rclpy.init()
+    try:
+        monkeypatch.delenv(EXECUTOR_ENV, raising=False)
+        default = make_executor()
+        assert not isinstance(default, SingleThreadedExecutor)
+        assert type(default).__name__ == "EventsExecutor"
+        monkeypatch.setenv(EXECUTOR_ENV, "single")
+        assert isinstance(make_executor(), SingleThreadedExecutor)
+        monkeypatch.setenv(EXECUTOR_ENV, "bogus")  # an unknown value keeps the default, with a line
+        assert type(make_executor()).__name__ == "EventsExecutor"
+    finally:
+        rclpy.try_shutdown()

@@ -119,7 +119,9 @@ class CMGNode(Node):
 
             self.create_subscription(Clock, "/clock", self._on_clock, 10)
         else:
-            self.create_timer(1.0 / rate, self._tick)
+            # a zero-argument callback: rclpy's events executor passes a TimerInfo to any timer
+            # callback that takes an argument, and _tick's first one is the time
+            self.create_timer(1.0 / rate, lambda: self._tick())
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9

@@ -123,7 +123,8 @@ class PolicyNode(Node):
         self._last_step = -1e9  # node-clock time of the last step (event_driven on wall time)
         self._stepped_on_reference = False  # the last step was a reference's (event_driven on wall time)
         if not self.event_driven:
-            self.create_timer(self._period, self._tick)
+            # zero arguments: the events executor passes a TimerInfo to a callback that takes one
+            self.create_timer(self._period, lambda: self._tick())
         elif not self._stamp_sync:
             self.create_timer(self._period, self._fallback_tick)
         self._last_reason = ""

@@ -214,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     signal.signal(signal.SIGTERM, _interrupt)  # the runner's stop signal ends spinning like Ctrl-C
     # the SDK server's thread waits for SetMode answers, which this executor delivers
+    # (rclpy's Python executor, not make_executor's: with the events executor LocoClient's calls
+    # got empty answers and test_unitree_clients.py failed)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
