@@ -205,3 +205,54 @@ def test_event_driven_policy_steps_on_each_reference_and_covers_a_late_one(ros_e
         out, _ = proc.communicate(timeout=10)
         rclpy.shutdown()
     assert "Traceback" not in out, out[-2000:]
+
+
+def test_event_driven_policy_on_simulated_time_steps_each_stamp_once_in_order(ros_env, policy_file):
+    """Simulated time (stamp-synced): a reference whose stamp is not newer than the last step's (a
+    mux hold and then the CMG tick of the same boundary, or a tick arriving behind a newer one) is
+    not stepped, so the policy's history stays one step per stamp, in order; a stamp more than 1 s
+    back (a restarted simulator) is stepped again."""
+    proc = start_policy_node(
+        ros_env, f"policy_path:={policy_file}", "event_driven:=true", "use_sim_time:=true"
+    )
+    rclpy.init()
+    try:
+        got: list[int] = []
+        node, pub_js, pub_imu, pub_ref = _tester(
+            "policy_node_stamp_tester",
+            lambda m: got.append(m.header.stamp.sec * 10**9 + m.header.stamp.nanosec),
+        )
+        from builtin_interfaces.msg import Time
+
+        def stamp(ns: int) -> Time:
+            return Time(sec=ns // 10**9, nanosec=ns % 10**9)
+
+        t0 = 100 * 10**9  # 100 s of simulated time
+        js, imu, ref = _inputs(node)
+        js.header.stamp = imu.header.stamp = stamp(t0 + 10 * 10**9)  # a state newer than every reference
+
+        def spin(seconds: float) -> None:
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                rclpy.spin_once(node, timeout_sec=0.01)
+
+        for _ in range(3):
+            pub_js.publish(js)
+            pub_imu.publish(imu)
+            spin(0.1)
+        ms = 10**6
+        sent = [t0, t0 + 20 * ms, t0 + 40 * ms, t0 + 40 * ms, t0 + 20 * ms, t0 + 60 * ms, 20 * ms]
+        for ns in sent:  # one at a time: DDS keeps one writer's order
+            ref.header.stamp = stamp(ns)
+            pub_ref.publish(ref)
+            spin(0.3)
+        spin(0.5)
+        rel = [(s - t0) // ms for s in sent], [(g - t0) // ms for g in got]
+        print(f"\nreference stamps {rel[0]} ms -> targets {rel[1]} (ms after 100 s)")
+        assert got == [t0, t0 + 20 * ms, t0 + 40 * ms, t0 + 60 * ms, 20 * ms], got
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+        rclpy.shutdown()
+    assert "Traceback" not in out, out[-2000:]
+    assert "simulated time went back" in out, out[-2000:]
