@@ -17,7 +17,8 @@ Thin ROS shell around ``PolicyRuntime``. Parameters:
 
   - With ``use_sim_time`` (the sim graph): once a joint state + IMU at least as new (header stamps)
     have arrived too, and the targets carry the reference's stamp; staleness compares header
-    stamps, with the reference's stamp as "now".
+    stamps, with the reference's stamp as "now". Each stamp is stepped once and in order (a
+    reference not newer than the last step's is skipped).
   - On wall time (the robot, the real-time sim): at once, with the newest state (its age checked
     on receipt, as in timer mode). If no reference came for ``2 / rate_hz`` s the node steps on its
     own timer with the last one (fresh state, the reference still subject to
