@@ -398,7 +398,9 @@ def latency_stream(ros: _RosSide, wire: WireSignal, samples: int, rate_hz: float
     }
 
 
-def bench_stack(samples: int, runs: int, cpu_window: float, revise: bool = True) -> dict:
+def bench_stack(
+    samples: int, runs: int, cpu_window: float, revise: bool = True, compose: bool = True
+) -> dict:
     import stack_harness as H
 
     work = Path(tempfile.mkdtemp(prefix="bench_stack_"))
@@ -413,11 +415,13 @@ def bench_stack(samples: int, runs: int, cpu_window: float, revise: bool = True)
     # must be wall time (with the sim graph's default simulated time they would be /clock's)
     stack = H.Stack(work / "logs", cmg, pol, ros_domain, dds, extra_args={"use_sim_time": "false"},
                     node_params={"cmg_node": ["max_accel:=[100.0,100.0,100.0]",
-                                              f"revise_on_command:={str(revise).lower()}"]})  # fmt: skip
+                                              f"revise_on_command:={str(revise).lower()}"]},
+                    compose=compose)  # fmt: skip
     probe = H.WireProbe(dds, lowstate=False)
     wire = WireSignal(probe)
     ros = _RosSide()
-    res: dict = {"nodes": list(H.CONTROL_NODES), "cmg_node_command": stack.commands["cmg_node"][1:]}
+    res: dict = {"nodes": list(H.CONTROL_NODES), "processes": list(stack.names), "compose": compose,
+                 "cmg_node_command": stack.commands["cmg_node"][1:]}  # fmt: skip
     try:
         stack.start()
         deadline = time.monotonic() + 120
@@ -440,14 +444,14 @@ def bench_stack(samples: int, runs: int, cpu_window: float, revise: bool = True)
         with ros.lock:
             ros.targets.clear()
             ros.refs.clear()
-        c0 = {n: _cpu_seconds(stack.pid(n)) for n in H.CONTROL_NODES}
+        c0 = {n: _cpu_seconds(stack.pid(n)) for n in stack.names}
         t0 = time.monotonic()
         while time.monotonic() - t0 < cpu_window:
             ros.cmd(0.1)
             time.sleep(0.05)
         dt = time.monotonic() - t0
-        c1 = {n: _cpu_seconds(stack.pid(n)) for n in H.CONTROL_NODES}
-        res["cpu_pct_of_one_core"] = {n: 100 * (c1[n] - c0[n]) / dt for n in H.CONTROL_NODES}
+        c1 = {n: _cpu_seconds(stack.pid(n)) for n in stack.names}
+        res["cpu_pct_of_one_core"] = {n: 100 * (c1[n] - c0[n]) / dt for n in stack.names}
         res["cpu_window_s"] = dt
         res["loadavg_during"] = [round(x, 2) for x in os.getloadavg()]
         with ros.lock:
@@ -466,7 +470,7 @@ def bench_stack(samples: int, runs: int, cpu_window: float, revise: bool = True)
         if left:  # the figures above then include a safety trip, e.g. an overloaded machine
             trips = [ln for ln in stack.log("pd_bridge").splitlines() if "POLICY -> " in ln]
             res["left_policy"] = trips or left
-        for n in H.CONTROL_NODES:
+        for n in stack.names:
             if not stack.alive(n):
                 raise RuntimeError(f"{n} died during the benchmark; logs in {work}")
     finally:
@@ -683,6 +687,7 @@ def table(res: dict) -> str:
             cond = f"run {n + 1}: {c['samples']} of {c['commands']} commands at {c['rate_hz']} Hz,"
             cond += f" {c['missed']} missed, {100 * c.get('revised_share', 0):.0f}% by a revised tick,"
             cond += f" load {c['loadavg_before']}"
+            cond += ", control chain in one process" if s.get("compose") else ", control chain as 3 processes"
             for key, label in (
                 ("total", "/cmd_vel -> LowCmd on the wire (total)"),
                 (
@@ -774,6 +779,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="cmg_node revise_on_command:=false: a command waits for the next tick (the A/B of that option)",
     )
+    ap.add_argument(
+        "--no-compose",
+        action="store_true",
+        help="compose:=false: cmg_node, reference_mux and policy_node as three processes (the A/B of it)",
+    )
     args = ap.parse_args(argv)
     skip = {s for s in args.skip.split(",") if s}
     q = args.quick
@@ -782,7 +792,13 @@ def main(argv: list[str] | None = None) -> int:
     plan = [
         ("cmg_step", "cmg", lambda: bench_cmg_step(500 if q else 2000)),
         ("policy_step", "policy", lambda: bench_policy_step(300 if q else 1000)),
-        ("stack", "stack", lambda: bench_stack(lat_samples, 2, 5.0 if q else 15.0, not args.no_revision)),
+        (
+            "stack",
+            "stack",
+            lambda: bench_stack(
+                lat_samples, 2, 5.0 if q else 15.0, not args.no_revision, not args.no_compose
+            ),
+        ),
         ("sim_rtf", "sim", lambda: bench_sim_rtf(5.0 if q else 20.0)),
         ("training", "training", lambda: bench_training(3.0 if q else 8.0, 16)),
         ("cmg_training", "cmg_training", lambda: bench_cmg_training(3 if q else 5)),

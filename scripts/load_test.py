@@ -63,6 +63,7 @@ def run(
     dds: int,
     workdir: Path,
     lockstep_slack: float = 0.0,
+    compose: bool = True,
 ):
     import rclpy
     from geometry_msgs.msg import Twist
@@ -75,7 +76,7 @@ def run(
     extra = {"use_sim_time": "true" if sim_time else "false", "lockstep": "true" if lockstep else "false",
              "lockstep_slack": str(lockstep_slack)}  # fmt: skip
     stack = H.Stack(workdir / "logs", H.tiny_cmg(d / "cmg.pt"), H.zero_policy(d / "pol.pt"), ros_domain, dds,
-                    extra_args=extra)  # fmt: skip
+                    extra_args=extra, compose=compose)  # fmt: skip
     os.environ["ROS_DOMAIN_ID"] = str(ros_domain)
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     rclpy.init()
@@ -145,7 +146,7 @@ def run(
             if time.monotonic() >= next_sample:
                 next_sample += 10.0
                 loads.append(os.getloadavg()[0])
-                for n in H.CONTROL_NODES:
+                for n in stack.names:
                     if not stack.alive(n):
                         raise RuntimeError(f"{n} died after {t:.0f} s:\n{stack.log(n)[-1500:]}")
             if mode() in ("DAMPING", "ZERO_TORQUE"):  # bring it back, count it, go on measuring
@@ -177,6 +178,7 @@ def run(
                 "lockstep": lockstep,
                 "lockstep_slack_s": lockstep_slack if lockstep else None,
                 "hogs_nice0": hogs,
+                "processes": list(stack.names),  # control_chain: the chain composed in one process
                 "cores": os.cpu_count(),
                 "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
                 "loadavg_1min": {"min": round(min(loads), 2), "max": round(max(loads), 2),
@@ -214,6 +216,9 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--hogs", type=int, default=os.cpu_count() or 2, help="busy loops at nice 0 (default: one per core)"
     )
+    ap.add_argument(
+        "--no-compose", action="store_true", help="cmg_node, reference_mux and policy_node as 3 processes"
+    )
     ap.add_argument("--ros-domain", type=int, default=None)
     ap.add_argument("--dds-domain", type=int, default=None)
     ap.add_argument("--out", default="")
@@ -221,7 +226,8 @@ def main(argv=None) -> int:
     ros = a.ros_domain if a.ros_domain is not None else 150 + os.getpid() % 40
     dds = a.dds_domain if a.dds_domain is not None else 200 + os.getpid() % 30
     with tempfile.TemporaryDirectory(prefix="g1_load_") as tmp:
-        res = run(a.seconds, a.clock == "sim", a.lockstep, a.hogs, ros, dds, Path(tmp), a.lockstep_slack)
+        res = run(a.seconds, a.clock == "sim", a.lockstep, a.hogs, ros, dds, Path(tmp), a.lockstep_slack,
+                  compose=not a.no_compose)  # fmt: skip
     slack = f"_slack{round(a.lockstep_slack * 1000)}" if a.lockstep and a.lockstep_slack > 0 else ""
     name = f"load_{a.clock}{'_lockstep' if a.lockstep else ''}{slack}.json"
     out = Path(a.out) if a.out else REPO / "runs" / "reliability" / name

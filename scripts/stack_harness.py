@@ -4,7 +4,9 @@ watch the robot link on the wire.
 * ``tiny_cmg(path)`` / ``zero_policy(path)``: untrained plumbing models (no trained model needed);
 * ``Stack``: the sim graph's nodes started with exactly the command lines of ``g1_bringup.graph``
   (``stack --dry-run``), each on its own log, on a private ROS domain and DDS domain; kill/stop/
-  continue/restart one node; ``close()`` ends every process it started;
+  continue/restart one process; ``close()`` ends every process it started. ``compose=True`` runs
+  cmg_node, reference_mux and policy_node in one ``control_chain`` process as ``make sim`` does;
+  the default (False) keeps them apart, so a fault test can kill one of them;
 * ``WireProbe``: a cyclonedds reader of ``rt/lowcmd`` and ``rt/lowstate`` (no writer) that stamps
   every message with ``time.monotonic()`` (one clock for the whole machine), classifies each
   LowCmd into the bridge mode it implies and keeps joint velocity and torque extremes.
@@ -126,7 +128,7 @@ def process_dds_domain() -> int:
 class Stack:
     def __init__(self, workdir: Path, cmg_path: Path, policy_path: Path, ros_domain: int, dds_domain: int,
                  extra_args: dict[str, str] | None = None,
-                 node_params: dict[str, list[str]] | None = None):  # fmt: skip
+                 node_params: dict[str, list[str]] | None = None, compose: bool = False):  # fmt: skip
         from g1_bringup.graph import sim_graph
         from g1_bringup.stack import node_command
 
@@ -143,9 +145,17 @@ class Stack:
             auto_policy="true",
         )
         args.update(extra_args or {})
+        args["compose"] = "true" if compose else "false"
+        self._graph, self._args = graph, args
+        # per node, the command line it runs alone with (a container's is built from its members')
         self.commands = {
             n.name: node_command(n, args, INSTALL) for n in graph.nodes if n.name in CONTROL_NODES
         }
+        self.container = graph.container_of("policy_node") if compose else None
+        # the processes, in start order
+        self.names: tuple[str, ...] = tuple(
+            n for n in CONTROL_NODES if self.container is None or n not in self.container.members
+        ) + ((self.container.name,) if self.container is not None else ())
         for name, params in (node_params or {}).items():
             self.add_params(name, params)
         self.env = dict(os.environ)
@@ -169,15 +179,28 @@ class Stack:
         """End one node (SIGTERM, SIGKILL after ``timeout``) and wait for it."""
         terminate(self.procs[name], timeout)
 
+    def command(self, name: str) -> list[str]:
+        """The command line of process ``name`` (a node, or the container of the composed ones)."""
+        if self.container is not None and name == self.container.name:
+            from g1_bringup.stack import container_command
+
+            members = [self._graph.node(m) for m in self.container.members]
+            return container_command(
+                self.container, [(m.executable, self.commands[m.name]) for m in members], INSTALL
+            )
+        if self.container is not None and name in self.container.members:
+            raise ValueError(f"{name} runs inside {self.container.name} (compose=True)")
+        return self.commands[name]
+
     def start(self, *names: str) -> None:
         from g1_bringup.stack import die_with_parent
 
-        for name in names or CONTROL_NODES:
+        for name in names or self.names:
             n = self.starts.get(name, 0)
             log = open(self.workdir / f"{name}.{n}.log", "w")
             self._logs.append(log)
             self.procs[name] = subprocess.Popen(
-                self.commands[name],
+                self.command(name),
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -80,8 +80,9 @@ def test_soak(ros_env, tmp_path):
 
     d = tmp_path / "models"
     dds = H.process_dds_domain()
+    # the control chain composed in one process, as make sim runs it
     stack = H.Stack(tmp_path / "logs", H.tiny_cmg(d / "cmg.pt"), H.zero_policy(d / "pol.pt"),
-                    int(ros_env["ROS_DOMAIN_ID"]), dds)  # fmt: skip
+                    int(ros_env["ROS_DOMAIN_ID"]), dds, compose=True)  # fmt: skip
     probe = H.WireProbe(dds)
     seq_proc = None
     rclpy.init()
@@ -108,7 +109,7 @@ def test_soak(ros_env, tmp_path):
     pub = node.create_publisher(Twist, "/cmd_vel", 10)
     spin = threading.Thread(target=ex.spin, daemon=True)
     spin.start()
-    rss: dict[str, list[tuple[float, float]]] = {n: [] for n in H.CONTROL_NODES}
+    rss: dict[str, list[tuple[float, float]]] = {n: [] for n in stack.names}
     loads: list[float] = []  # 1-min load average, every 10 s (the run's conditions)
     try:
         stack.start()
@@ -130,7 +131,7 @@ def test_soak(ros_env, tmp_path):
             if time.monotonic() >= next_sample:
                 next_sample += 10.0
                 loads.append(os.getloadavg()[0])
-                for n in H.CONTROL_NODES:
+                for n in stack.names:
                     assert stack.alive(n), f"{n} died after {t:.0f} s:\n{stack.log(n)[-1500:]}"
                     rss[n].append((t, _rss_mib(stack.pid(n))))
             time.sleep(0.05)

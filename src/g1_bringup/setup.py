@@ -33,6 +33,7 @@ setup(
             "scripted_teleop = g1_bringup.scripted_teleop:main",
             "motion_player = g1_bringup.motion_player:main",
             "reference_mux = g1_bringup.reference_mux:main",
+            "node_container = g1_bringup.composition.container:main",
             "redis_bridge = g1_bringup.redis_bridge:main",
             "foxglove_bridge = g1_bringup.dashboards.foxglove_bridge:main",
             "mcap_summary = g1_bringup.dashboards.mcap_tools:main",

@@ -44,6 +44,7 @@ from geometry_msgs.msg import Twist, TwistStamped
 from rclpy.node import Node
 
 from cmg_generator.command_input import CommandInput, CommandInputConfig
+from twist_controller import intra_process
 from twist_controller.node_main import run_node
 from twist_controller.reference_msgs import frame_to_msg
 from twist_msgs.msg import ReferenceMotion
@@ -67,8 +68,9 @@ def shipped_model() -> Path | None:
 
 
 class CMGNode(Node):
-    def __init__(self) -> None:
-        super().__init__("cmg_node")
+    def __init__(self, **node_kwargs) -> None:
+        # node_kwargs: rclpy Node options (the node container passes this node's own cli_args)
+        super().__init__("cmg_node", **node_kwargs)
         model_path = str(self.declare_parameter("model_path", "").value)
         stats_yaml = str(self.declare_parameter("stats_yaml", "").value) or None
         rate = float(self.declare_parameter("rate_hz", 50.0).value)
@@ -107,7 +109,7 @@ class CMGNode(Node):
             self.create_subscription(TwistStamped, "/cmd_vel", self._on_cmd_stamped, 50)
         else:
             self.create_subscription(Twist, "/cmd_vel", self._on_cmd, 10)
-        self.pub = self.create_publisher(ReferenceMotion, "/reference_motion", 10)
+        self.pub = intra_process.create_publisher(self, ReferenceMotion, "/reference_motion", 10)
         self._was_stale = True
         self._period_ns = round(1e9 / rate)
         self._last_k: int | None = None

@@ -41,11 +41,26 @@ class NodeSpec:
 
 
 @dataclass(frozen=True)
+class Container:
+    """Nodes of the graph that run in one process (``g1_bringup``'s ``node_container``) when the
+    boolean launch argument ``enabled_by`` is true, each with its own parameters and remappings;
+    messages on ``intra_process`` topics go between them by a direct call, not through DDS."""
+
+    name: str  # the process's name (runner output, launch node name)
+    members: tuple[str, ...]  # node names, in construction order
+    intra_process: tuple[str, ...] = ()
+    enabled_by: str = "compose"
+    package: str = "g1_bringup"
+    executable: str = "node_container"
+
+
+@dataclass(frozen=True)
 class Graph:
     name: str
     description: str
     arguments: tuple[LaunchArgument, ...]
     nodes: tuple[NodeSpec, ...]
+    containers: tuple[Container, ...] = ()
 
     def argument_defaults(self) -> dict[str, str]:
         return {a.name: a.default for a in self.arguments}
@@ -55,6 +70,12 @@ class Graph:
             if n.name == name:
                 return n
         raise KeyError(f"no node {name!r} in graph {self.name}")
+
+    def container_of(self, node_name: str) -> Container | None:
+        for c in self.containers:
+            if node_name in c.members:
+                return c
+        return None
 
 
 # ---- pieces shared by both graphs ---------------------------------------------------------------
@@ -74,6 +95,19 @@ _COMMON_ARGS = (
     LaunchArgument("motion_autoplay", "false", "motion_player plays motion_file at start-up"),
     LaunchArgument("redis", "false", "start the TWIST Redis bridge (action_mimic_g1 <-> /reference_motion)"),
     LaunchArgument("redis_port", "6379", "Redis port (the bridge starts a loopback server if none answers)"),
+    LaunchArgument(
+        "compose",
+        "true",
+        "run cmg_node, reference_mux and policy_node in one process, references handed over in-process",
+    ),
+)
+
+# the control chain in one process: one executor instead of three, and the two reference hops by a
+# direct call (docs/sim_time.md: on 2 cores the chain was CPU-bound and these hops were its cost)
+CONTROL_CONTAINER = Container(
+    name="control_chain",
+    members=("cmg_node", "reference_mux", "policy_node"),
+    intra_process=("/reference_motion/cmg", "/reference_motion"),
 )
 
 
@@ -264,7 +298,7 @@ def sim_graph() -> Graph:
         *_ui_nodes(),
         _loco_api_node("sim", Arg("dds_domain"), "lo"),
     )
-    return Graph("sim", "simulated G1 driven by /cmd_vel", args, nodes)
+    return Graph("sim", "simulated G1 driven by /cmd_vel", args, nodes, (CONTROL_CONTAINER,))
 
 
 def real_graph() -> Graph:
@@ -293,7 +327,7 @@ def real_graph() -> Graph:
         *_ui_nodes(),
         _loco_api_node("real", 0, Arg("network_interface")),
     )
-    return Graph("real", "the real G1; enable it with the SetMode service", args, nodes)
+    return Graph("real", "the real G1; enable it with the SetMode service", args, nodes, (CONTROL_CONTAINER,))
 
 
 GRAPHS = {"sim": sim_graph, "real": real_graph}

@@ -33,6 +33,7 @@ from rclpy.node import Node
 from std_msgs.msg import String
 
 from g1_bringup.mux_core import Motion, MuxConfig, MuxCore
+from twist_controller import intra_process
 from twist_controller.node_main import run_node
 from twist_controller.reference_msgs import frame_to_msg, msg_to_frame
 from twist_msgs.msg import ReferenceMotion
@@ -72,8 +73,9 @@ def motion_to_msg(node: Node, m: Motion, frame_id: str = "", stamp=None) -> Refe
 
 
 class ReferenceMux(Node):
-    def __init__(self) -> None:
-        super().__init__("reference_mux")
+    def __init__(self, **node_kwargs) -> None:
+        # node_kwargs: rclpy Node options (the node container passes this node's own cli_args)
+        super().__init__("reference_mux", **node_kwargs)
         p = self.declare_parameter
         sources = tuple(str(s) for s in p("sources", ["cmg", "player", "external"]).value)
         prefix = str(p("input_prefix", "/reference_motion/").value)
@@ -96,11 +98,13 @@ class ReferenceMux(Node):
             cfg.initial = "auto"
             self.core = MuxCore(cfg)
         self.sim_time = bool(self.get_parameter("use_sim_time").value)
-        self.pub = self.create_publisher(ReferenceMotion, out_topic, 10)
+        self.pub = intra_process.create_publisher(self, ReferenceMotion, out_topic, 10)
         self.pub_status = self.create_publisher(String, "~/status", 10)
         for name in sources:
             topic = prefix + name
-            self.create_subscription(ReferenceMotion, topic, lambda m, n=name: self._on_input(n, m), 10)
+            intra_process.create_subscription(
+                self, ReferenceMotion, topic, lambda m, n=name: self._on_input(n, m), 10
+            )
         self.create_subscription(String, "/reference_source", self._on_select_topic, 10)
         self.add_on_set_parameters_callback(self._on_params)
         self.create_timer(1.0 / rate, self._tick)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from g1_bringup.graph import GRAPHS, Arg, Graph, NodeSpec
+from g1_bringup.graph import GRAPHS, Arg, Container, Graph, NodeSpec
 
 TRUE_WORDS = ("1", "true", "yes", "on")
 
@@ -83,18 +83,54 @@ def node_command(node: NodeSpec, args: dict[str, str], prefix: Path) -> list[str
     return cmd
 
 
-def missing_pieces(graph: Graph, args: dict[str, str], prefix: Path) -> list[str]:
-    """Executables and parameter files an enabled node needs but the install space lacks."""
-    problems = []
-    for node in graph.nodes:
-        if not is_enabled(node, args):
+def container_command(container: Container, members: list[tuple[str, list[str]]], prefix: Path) -> list[str]:
+    """The command line of ``node_container`` running ``members`` ((executable, the command line
+    it would run alone with), in order): each one's arguments in a ``--node EXECUTABLE --ros-args
+    ... --`` block."""
+    cmd = [str(prefix / "lib" / container.package / container.executable)]
+    for topic in container.intra_process:
+        cmd += ["--intra-process", topic]
+    for executable, alone in members:
+        cmd += ["--node", executable, *alone[1:], "--"]
+    return [*cmd, "--ros-args", "-r", f"__node:={container.name}"]
+
+
+def plan_processes(
+    graph: Graph, nodes: list[NodeSpec], args: dict[str, str], prefix: Path
+) -> tuple[list[NodeSpec], dict[str, list[str]]]:
+    """The processes that run ``nodes`` (the enabled ones): one per node, except that the members of
+    an enabled container share its process (it takes the place of its first member, required if
+    any member is). Returns the process specs and their command lines, by process name."""
+    procs: list[NodeSpec] = []
+    commands: dict[str, list[str]] = {}
+    placed: set[str] = set()
+    for node in nodes:
+        c = graph.container_of(node.name)
+        if c is None or args.get(c.enabled_by, "false").lower() not in TRUE_WORDS:
+            procs.append(node)
+            commands[node.name] = node_command(node, args, prefix)
             continue
-        cmd = node_command(node, args, prefix)
+        if c.name in placed:
+            continue
+        placed.add(c.name)
+        members = [n for n in nodes if n.name in c.members]
+        procs.append(NodeSpec(c.name, c.package, c.executable, required=any(n.required for n in members)))
+        commands[c.name] = container_command(
+            c, [(n.executable, node_command(n, args, prefix)) for n in members], prefix
+        )
+    return procs, commands
+
+
+def missing_pieces(graph: Graph, args: dict[str, str], prefix: Path) -> list[str]:
+    """Executables and parameter files an enabled node (or container) needs but the install space lacks."""
+    problems = []
+    _, commands = plan_processes(graph, [n for n in graph.nodes if is_enabled(n, args)], args, prefix)
+    for name, cmd in commands.items():
         if not os.access(cmd[0], os.X_OK):
-            problems.append(f"{node.name}: executable {cmd[0]} not installed")
+            problems.append(f"{name}: executable {cmd[0]} not installed")
         for i, part in enumerate(cmd):
             if part == "--params-file" and not Path(cmd[i + 1]).is_file():
-                problems.append(f"{node.name}: parameter file {cmd[i + 1]} missing")
+                problems.append(f"{name}: parameter file {cmd[i + 1]} missing")
     return problems
 
 
@@ -302,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:
         print(f"stack: {exc}", file=sys.stderr)
         return 2
-    check_graph = Graph(graph.name, graph.description, graph.arguments, tuple(nodes))
+    check_graph = Graph(graph.name, graph.description, graph.arguments, tuple(nodes), graph.containers)
     problems = missing_pieces(check_graph, args, prefix)
     if problems:
         print("stack: cannot start the " + graph.name + " graph, parts are missing:", file=sys.stderr)
@@ -310,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  - {p}", file=sys.stderr)
         print("Nothing was started. Missing executables mean that part has not landed yet.", file=sys.stderr)
         return 2
-    commands = {n.name: node_command(n, args, prefix) for n in nodes}
+    nodes, commands = plan_processes(graph, nodes, args, prefix)
     if opts.dry_run:
         for name, cmd in commands.items():
             print(f"{name}: {shlex.join(cmd)}")

@@ -4,7 +4,7 @@
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
-from launch.conditions import IfCondition
+from launch.conditions import IfCondition, UnlessCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
@@ -26,6 +26,7 @@ def generate_launch_description():
         DeclareLaunchArgument("motion_autoplay", default_value='false', description='motion_player plays motion_file at start-up'),
         DeclareLaunchArgument("redis", default_value='false', description='start the TWIST Redis bridge (action_mimic_g1 <-> /reference_motion)'),
         DeclareLaunchArgument("redis_port", default_value='6379', description='Redis port (the bridge starts a loopback server if none answers)'),
+        DeclareLaunchArgument("compose", default_value='true', description='run cmg_node, reference_mux and policy_node in one process, references handed over in-process'),
         DeclareLaunchArgument("reference_source", default_value='cmg', description='reference_mux source: auto, cmg, player, external, default'),
         DeclareLaunchArgument("unitree_api", default_value='false', description="serve Unitree's G1 locomotion API (LocoClient, service 'sport') from this stack"),
         Node(
@@ -48,6 +49,7 @@ def generate_launch_description():
                 {'model_path': LaunchConfiguration("cmg_model_path"), 'cmd_vel_stamped': LaunchConfiguration("cmd_vel_stamped")},
             ],
             remappings=[('/reference_motion', '/reference_motion/cmg')],
+            condition=UnlessCondition(LaunchConfiguration("compose")),
         ),
         Node(
             package="g1_bringup",
@@ -68,6 +70,7 @@ def generate_launch_description():
                 PathJoinSubstitution([FindPackageShare("g1_bringup"), "config", 'reference_mux.yaml']),
                 {'source': LaunchConfiguration("reference_source")},
             ],
+            condition=UnlessCondition(LaunchConfiguration("compose")),
         ),
         Node(
             package="twist_controller",
@@ -78,6 +81,7 @@ def generate_launch_description():
                 PathJoinSubstitution([FindPackageShare("twist_controller"), "config", 'policy_node.yaml']),
                 {'controller': LaunchConfiguration("controller"), 'policy_path': LaunchConfiguration("policy_path"), 'policy_compat': LaunchConfiguration("policy_compat"), 'event_driven': True},
             ],
+            condition=UnlessCondition(LaunchConfiguration("compose")),
         ),
         Node(
             package="g1_bringup",
@@ -120,5 +124,58 @@ def generate_launch_description():
                 {'robot': 'real', 'dds_domain': 0, 'network_interface': LaunchConfiguration("network_interface"), 'cmd_vel_stamped': LaunchConfiguration("cmd_vel_stamped")},
             ],
             condition=IfCondition(LaunchConfiguration("unitree_api")),
+        ),
+        Node(
+            package="g1_bringup",
+            executable="node_container",
+            name="control_chain",
+            output="screen",
+            arguments=[
+                '--intra-process',
+                '/reference_motion/cmg',
+                '--intra-process',
+                '/reference_motion',
+                '--node',
+                'cmg_node',
+                '--ros-args',
+                '-r',
+                '__node:=cmg_node',
+                '--params-file',
+                PathJoinSubstitution([FindPackageShare("cmg_generator"), "config", 'cmg_node.yaml']),
+                '-p',
+                ["model_path:=", LaunchConfiguration("cmg_model_path")],
+                '-p',
+                ["cmd_vel_stamped:=", LaunchConfiguration("cmd_vel_stamped")],
+                '-r',
+                '/reference_motion:=/reference_motion/cmg',
+                '--',
+                '--node',
+                'reference_mux',
+                '--ros-args',
+                '-r',
+                '__node:=reference_mux',
+                '--params-file',
+                PathJoinSubstitution([FindPackageShare("g1_bringup"), "config", 'reference_mux.yaml']),
+                '-p',
+                ["source:=", LaunchConfiguration("reference_source")],
+                '--',
+                '--node',
+                'policy_node',
+                '--ros-args',
+                '-r',
+                '__node:=policy_node',
+                '--params-file',
+                PathJoinSubstitution([FindPackageShare("twist_controller"), "config", 'policy_node.yaml']),
+                '-p',
+                ["controller:=", LaunchConfiguration("controller")],
+                '-p',
+                ["policy_path:=", LaunchConfiguration("policy_path")],
+                '-p',
+                ["policy_compat:=", LaunchConfiguration("policy_compat")],
+                '-p',
+                'event_driven:=true',
+                '--',
+            ],
+            condition=IfCondition(LaunchConfiguration("compose")),
         ),
     ])

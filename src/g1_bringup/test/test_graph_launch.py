@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from g1_bringup import launch_gen, stack
+from g1_bringup.composition import container
 from g1_bringup.graph import GRAPHS, Arg
 
 REPO = Path(__file__).resolve().parents[3]
@@ -35,7 +36,7 @@ def fake_launch(monkeypatch):
     names = {
         "launch": ["LaunchDescription"],
         "launch.actions": ["DeclareLaunchArgument", "IncludeLaunchDescription"],
-        "launch.conditions": ["IfCondition"],
+        "launch.conditions": ["IfCondition", "UnlessCondition"],
         "launch.substitutions": ["LaunchConfiguration", "PathJoinSubstitution"],
         "launch.launch_description_sources": ["PythonLaunchDescriptionSource"],
         "launch_ros.actions": ["Node"],
@@ -62,12 +63,49 @@ def test_launch_file_builds_the_graph(fake_launch, graph_name):
     nodes = [e.kwargs for e in entities if type(e).__name__ == "Node"]
     assert [(n["package"], n["executable"], n["name"]) for n in nodes] == [
         (s.package, s.executable, s.name) for s in graph.nodes
-    ]
-    for kw, spec in zip(nodes, graph.nodes, strict=True):
-        assert ("condition" in kw) == (spec.enabled_by is not None)
+    ] + [(c.package, c.executable, c.name) for c in graph.containers]
+    for kw, spec in zip(nodes, graph.nodes, strict=False):
+        box = graph.container_of(spec.name)
+        if box is not None:  # alone only with compose off; in its container otherwise
+            assert spec.enabled_by is None
+            assert type(kw["condition"]).__name__ == "UnlessCondition"
+            assert kw["condition"].args[0].args == (box.enabled_by,)
+        else:
+            assert ("condition" in kw) == (spec.enabled_by is not None)
         overrides = [p for p in kw.get("parameters", []) if isinstance(p, dict)]
         if spec.parameters:
             assert set(overrides[0]) == set(spec.parameters)
+    for kw, c in zip(nodes[len(graph.nodes) :], graph.containers, strict=True):
+        assert type(kw["condition"]).__name__ == "IfCondition"
+        # with the launch arguments at their defaults, the container reads the same nodes, topics
+        # and per-node arguments from both command lines (stack.container_command's and the launch
+        # file's, where an empty launch argument is an empty -p key:= that the container drops)
+        args = graph.argument_defaults()
+        args["compose"] = "true"
+        prefix = Path("/opt/ws")
+        launched = [_resolve(a, args, prefix) for a in kw["arguments"]]
+        _, commands = stack.plan_processes(graph, list(graph.nodes), args, prefix)
+        runner = commands[c.name][1:]
+        assert runner[-3:] == ["--ros-args", "-r", f"__node:={c.name}"]  # ros2 launch appends its own
+        assert container.parse(launched) == container.parse(runner[:-3])
+        assert [b.executable for b in container.parse(launched).nodes] == list(c.members)
+
+
+def _resolve(sub, args: dict[str, str], prefix: Path) -> str:
+    """The value a recorded launch substitution takes with launch arguments ``args`` and packages
+    installed under ``prefix``."""
+    if isinstance(sub, str):
+        return sub
+    if isinstance(sub, list):
+        return "".join(_resolve(s, args, prefix) for s in sub)
+    kind = type(sub).__name__
+    if kind == "LaunchConfiguration":
+        return args[sub.args[0]]
+    if kind == "FindPackageShare":
+        return str(prefix / "share" / sub.args[0])
+    if kind == "PathJoinSubstitution":
+        return str(Path(*[_resolve(s, args, prefix) for s in sub.args[0]]))
+    raise AssertionError(f"unexpected substitution {kind}")
 
 
 def test_system_launch_files_include_the_package_ones(fake_launch):

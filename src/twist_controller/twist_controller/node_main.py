@@ -64,6 +64,8 @@ def _quietly(what: str, fn: Callable[[], object]) -> None:
 
 def run_node(factory: Callable[[], object], argv: list[str] | None = None, poll_s: float = 0.1) -> int:
     """Create the node with ``factory`` after ``rclpy.init`` and spin it until SIGINT or SIGTERM.
+    ``factory`` may return a list of nodes (a node container): they share the one executor and
+    are closed and destroyed in reverse order.
 
     The signal only sets a flag once the node runs: an exception raised from a signal handler lands
     wherever the main thread happens to be, and inside rclpy's pybind11 calls it comes out as
@@ -85,16 +87,18 @@ def run_node(factory: Callable[[], object], argv: list[str] | None = None, poll_
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    node = None
+    nodes: list = []
     try:
         try:
-            node = factory()
+            built = factory()
+            nodes = list(built) if isinstance(built, (list, tuple)) else [built]
         except Exception:
             if not stopping.is_set():
                 raise
             return 0  # interrupted while starting (possibly inside a C extension): nothing to report
         executor = make_executor()
-        executor.add_node(node)
+        for node in nodes:
+            executor.add_node(node)
         running.set()
         while not stopping.is_set():
             executor.spin_once(timeout_sec=poll_s)
@@ -104,7 +108,7 @@ def run_node(factory: Callable[[], object], argv: list[str] | None = None, poll_
         # a second Ctrl-C during the shutdown below must not turn into a traceback either
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if node is not None:
+        for node in reversed(nodes):
             close = getattr(node, "close", None)
             if callable(close):
                 _quietly("close", close)

@@ -44,7 +44,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Float32
 
-from twist_controller import robot
+from twist_controller import intra_process, robot
 from twist_controller.node_main import run_node
 from twist_controller.policy import PolicyLoadError, load_policy
 from twist_controller.policy_runtime import PolicyRuntime, PolicyRuntimeConfig, ReferenceSample
@@ -69,8 +69,9 @@ def shipped_policy() -> str:
 
 
 class PolicyNode(Node):
-    def __init__(self) -> None:
-        super().__init__("policy_node")
+    def __init__(self, **node_kwargs) -> None:
+        # node_kwargs: rclpy Node options (the node container passes this node's own cli_args)
+        super().__init__("policy_node", **node_kwargs)
         path = self.declare_parameter("policy_path", "").value
         controller = str(self.declare_parameter("controller", "student").value or "student")
         compat = self.declare_parameter("policy_compat", "").value or None
@@ -108,7 +109,7 @@ class PolicyNode(Node):
             except (PolicyLoadError, ValueError) as exc:
                 self.get_logger().error(f"cannot load policy: {exc}. This node will not command the robot.")
         self._name_to_index = {n: i for i, n in enumerate(robot.G1_JOINT_NAMES)}
-        self.create_subscription(ReferenceMotion, "/reference_motion", self._on_reference, 10)
+        intra_process.create_subscription(self, ReferenceMotion, "/reference_motion", self._on_reference, 10)
         self.create_subscription(JointState, "/joint_states", self._on_joint_states, qos_profile_sensor_data)
         self.create_subscription(Imu, "/imu", self._on_imu, qos_profile_sensor_data)
         self.pub_targets = self.create_publisher(JointTargets, "/joint_targets", 10)
