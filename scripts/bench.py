@@ -158,15 +158,21 @@ def bench_policy_step(calls: int) -> dict:
 # ------------------------------------------------------------------------------------ the running graph
 class _RosSide:
     """The bench's own ROS node: publishes /cmd_vel and records every /reference_motion (mux output),
-    /reference_motion/cmg (cmg_node output) and /joint_targets with its receive time
-    (``time.monotonic()``), its publish stamp (converted to the monotonic clock) and the signal the
-    latency steps move (the command's vx; the median policy-joint target offset from default)."""
+    /joint_targets and, with ``cmg_detail``, /reference_motion/cmg (cmg_node output) with its
+    receive time (``time.monotonic()``), its publish stamp (converted to the monotonic clock) and
+    the signal the latency steps move (the command's vx; the median policy-joint target offset from
+    default).
 
-    def __init__(self):
+    ``cmg_detail`` is off by default: the measuring process should load the 2 cores as little as it
+    can, and with the chain composed a subscriber of /reference_motion/cmg also makes the container
+    publish that topic on DDS, which it otherwise skips (twist_controller.intra_process)."""
+
+    def __init__(self, cmg_detail: bool = False):
         import rclpy
         from geometry_msgs.msg import Twist
 
         from twist_controller import robot
+        from twist_controller.node_main import make_executor
         from twist_msgs.msg import ControllerState, JointTargets, ReferenceMotion
 
         rclpy.init()
@@ -188,14 +194,23 @@ class _RosSide:
         self.node.create_subscription(
             ReferenceMotion, "/reference_motion", lambda m: self._on_ref(self.refs, m), 50
         )
-        self.node.create_subscription(
-            ReferenceMotion, "/reference_motion/cmg", lambda m: self._on_ref(self.cmg_refs, m), 50
-        )
+        if cmg_detail:
+            self.node.create_subscription(
+                ReferenceMotion, "/reference_motion/cmg", lambda m: self._on_ref(self.cmg_refs, m), 50
+            )
         self.node.create_subscription(ControllerState, "/controller_state", self._on_cs, 10)
-        self.ex = rclpy.executors.SingleThreadedExecutor()
+        # rclpy's events executor, as the nodes use (node_main.make_executor): the Python executor's
+        # wait-set rebuild was about half of this measuring process's CPU. spin_once with a stop
+        # flag, not spin() + shutdown() from another thread: that shutdown hung
+        self.ex = make_executor()
         self.ex.add_node(self.node)
-        self.thread = threading.Thread(target=self.ex.spin, daemon=True)
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._spin, daemon=True)
         self.thread.start()
+
+    def _spin(self) -> None:
+        while not self._stop.is_set():
+            self.ex.spin_once(timeout_sec=0.1)
 
     def _stamp(self, m) -> float:
         return m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 - self.wall_minus_mono
@@ -224,7 +239,8 @@ class _RosSide:
         return t
 
     def close(self):
-        self.ex.shutdown(timeout_sec=1.0)
+        self._stop.set()
+        self.thread.join(timeout=2.0)
         self.node.destroy_node()
         self.rclpy.shutdown()
 
@@ -399,7 +415,12 @@ def latency_stream(ros: _RosSide, wire: WireSignal, samples: int, rate_hz: float
 
 
 def bench_stack(
-    samples: int, runs: int, cpu_window: float, revise: bool = True, compose: bool = True
+    samples: int,
+    runs: int,
+    cpu_window: float,
+    revise: bool = True,
+    compose: bool = True,
+    cmg_detail: bool = False,
 ) -> dict:
     import stack_harness as H
 
@@ -419,7 +440,7 @@ def bench_stack(
                     compose=compose)  # fmt: skip
     probe = H.WireProbe(dds, lowstate=False)
     wire = WireSignal(probe)
-    ros = _RosSide()
+    ros = _RosSide(cmg_detail)
     res: dict = {"nodes": list(H.CONTROL_NODES), "processes": list(stack.names), "compose": compose,
                  "cmg_node_command": stack.commands["cmg_node"][1:]}  # fmt: skip
     try:
@@ -780,6 +801,11 @@ def main(argv: list[str] | None = None) -> int:
         help="cmg_node revise_on_command:=false: a command waits for the next tick (the A/B of that option)",
     )
     ap.add_argument(
+        "--cmg-detail",
+        action="store_true",
+        help="also time /cmd_vel -> /reference_motion/cmg (one more subscriber: more load on the machine)",
+    )
+    ap.add_argument(
         "--no-compose",
         action="store_true",
         help="compose:=false: cmg_node, reference_mux and policy_node as three processes (the A/B of it)",
@@ -796,7 +822,7 @@ def main(argv: list[str] | None = None) -> int:
             "stack",
             "stack",
             lambda: bench_stack(
-                lat_samples, 2, 5.0 if q else 15.0, not args.no_revision, not args.no_compose
+                lat_samples, 2, 5.0 if q else 15.0, not args.no_revision, not args.no_compose, args.cmg_detail
             ),
         ),
         ("sim_rtf", "sim", lambda: bench_sim_rtf(5.0 if q else 20.0)),
