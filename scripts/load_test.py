@@ -3,7 +3,8 @@
 busy by a CPU hog at nice 0, counting the bridge's DAMPING transitions.
 
 mujoco_sim, pd_bridge, cmg_node, reference_mux and policy_node run with the sim graph's command
-lines (``stack_harness``: tiny CMG, zero-action policy, elastic band on) while this script streams
+lines (``stack_harness``: tiny CMG, zero-action policy, elastic band on; the last three in one
+``control_chain`` process as make sim runs them, ``--no-compose`` for three) while this script streams
 /cmd_vel at 20 Hz (a slow sine). Per run: DAMPING transitions and their reasons, the share of the
 run in POLICY (the bridge is brought back with SetMode after a trip, so one trip does not end the
 measurement), simulated vs wall time, the simulator's lockstep timeouts, the load average.
