@@ -146,7 +146,7 @@ class Stack:
         )
         args.update(extra_args or {})
         args["compose"] = "true" if compose else "false"
-        self._graph, self._args = graph, args
+        self._graph = graph
         # per node, the command line it runs alone with (a container's is built from its members')
         self.commands = {
             n.name: node_command(n, args, INSTALL) for n in graph.nodes if n.name in CONTROL_NODES

@@ -123,8 +123,13 @@ def plan_processes(
 
 def missing_pieces(graph: Graph, args: dict[str, str], prefix: Path) -> list[str]:
     """Executables and parameter files an enabled node (or container) needs but the install space lacks."""
-    problems = []
     _, commands = plan_processes(graph, [n for n in graph.nodes if is_enabled(n, args)], args, prefix)
+    return missing_in(commands)
+
+
+def missing_in(commands: dict[str, list[str]]) -> list[str]:
+    """The executables and ``--params-file`` files of these command lines that do not exist."""
+    problems = []
     for name, cmd in commands.items():
         if not os.access(cmd[0], os.X_OK):
             problems.append(f"{name}: executable {cmd[0]} not installed")
@@ -338,15 +343,14 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:
         print(f"stack: {exc}", file=sys.stderr)
         return 2
-    check_graph = Graph(graph.name, graph.description, graph.arguments, tuple(nodes), graph.containers)
-    problems = missing_pieces(check_graph, args, prefix)
+    nodes, commands = plan_processes(graph, nodes, args, prefix)
+    problems = missing_in(commands)
     if problems:
         print("stack: cannot start the " + graph.name + " graph, parts are missing:", file=sys.stderr)
         for p in problems:
             print(f"  - {p}", file=sys.stderr)
         print("Nothing was started. Missing executables mean that part has not landed yet.", file=sys.stderr)
         return 2
-    nodes, commands = plan_processes(graph, nodes, args, prefix)
     if opts.dry_run:
         for name, cmd in commands.items():
             print(f"{name}: {shlex.join(cmd)}")
