@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PYTEST_ARGS ?=
 
-.PHONY: help setup sim test test-all lint format clean
+.PHONY: help setup sim sim-args test test-all lint format clean
 
 help:
 	@echo "make sim       set up (first run: a few minutes) and run the simulated G1 stack"
@@ -17,12 +17,17 @@ setup:
 	@bash scripts/setup.sh
 
 # The demo: the band is released 2 s after the policy takes over (the scripted profile starts 1 s later).
-# Lockstep with 40 ms of slack: the simulator never runs more than 40 ms of simulated time ahead of
-# the controller, so a busy machine slows the simulation down instead of tripping the robot, while
-# the chain computes beside the physics (docs/sim_time.md). ARGS="lockstep_slack:=0.0" is strict
-# lockstep (repeatable, slower under load); ARGS="lockstep:=false" runs in real time.
+# Strict lockstep: the simulator advances a period only once that period's LowCmd has arrived, so a
+# busy machine slows the simulation down instead of tripping the robot, and the policy always acts
+# on the state it was trained to see (docs/sim_time.md). ARGS="lockstep_slack:=0.04" lets the chain
+# compute beside the physics (faster on a busy machine, the student then acts up to 60 ms late);
+# ARGS="lockstep:=false" runs in real time. scripts/demo_runs.sh reads SIM_ARGS from here.
+SIM_ARGS := band_release_s:=2 lockstep:=true
 sim: setup
-	@source scripts/env.sh && install/lib/g1_bringup/stack band_release_s:=2 lockstep:=true lockstep_slack:=0.04 $(ARGS)
+	@source scripts/env.sh && install/lib/g1_bringup/stack $(SIM_ARGS) $(ARGS)
+
+sim-args:
+	@echo $(SIM_ARGS)
 
 lint: setup
 	@source scripts/env.sh && ruff check . && ruff format --check .

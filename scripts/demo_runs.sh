@@ -4,7 +4,7 @@
 #
 #   scripts/demo_runs.sh [-n RUNS] [--hog] [--out DIR] [-- EXTRA stack ARGS]
 #
-# Each run starts the stack with make sim's arguments (band_release_s:=2 lockstep:=true lockstep_slack:=0.04, Foxglove on),
+# Each run starts the stack with make sim's arguments (`make sim-args`: strict lockstep, Foxglove on),
 # waits for the scripted demo's "profile finished" (or the stack's end after 480 s), stops it, and
 # prints one line: finished or not, wall time, load average, the bridge's mode sequence and the
 # lockstep-timeout lines. The summary goes to DIR/summary.txt; exit status 1 if any run did not
@@ -24,6 +24,7 @@ done
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 source "$REPO/scripts/env.sh"
 mkdir -p "$OUT"
+read -r -a SIM_ARGS <<< "$(make -s -C "$REPO" sim-args)"   # make sim's own arguments, one source
 HOGS=()
 cleanup() { for p in "${HOGS[@]}"; do kill "$p" 2>/dev/null; done; }
 trap cleanup EXIT
@@ -35,7 +36,7 @@ FAILED=0
 for i in $(seq 1 "$RUNS"); do
   log=$OUT/run_$i.log; t0=$(date +%s); : > "$log"
   ROS_DOMAIN_ID=$(( 80 + $$ % 20 )) "$REPO/install/lib/g1_bringup/stack" --no-status --duration 480 \
-    dds_domain:=$DOMAIN band_release_s:=2 lockstep:=true lockstep_slack:=0.04 "${EXTRA[@]}" > "$log" 2>&1 &
+    dds_domain:=$DOMAIN "${SIM_ARGS[@]}" "${EXTRA[@]}" > "$log" 2>&1 &
   pid=$!
   while ! grep -q "profile finished" "$log" && kill -0 $pid 2>/dev/null; do sleep 2; done
   finished=$(grep -c "profile finished" "$log")

@@ -1,7 +1,7 @@
 """Proof under load (issue 21, docs/sim_time.md): the simulated control graph for ``LOAD_SECONDS``
 (default 600) with a CPU hog at nice 0 on every core, on simulated time. The bridge must reach
 POLICY without a trip (start-up under load included) and never leave it: 0 DAMPING transitions.
-Lockstep (strict, and with the 40 ms slack of ``make sim``) must hold that; simulated time alone
+Lockstep (strict, as ``make sim`` runs, and with 40 ms of slack) must hold that; simulated time alone
 is known not to (expected to fail, kept to show it).
 
 ``scripts/load_test.py`` is the same run as a script (also with ``--clock wall``, the old
