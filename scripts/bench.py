@@ -257,6 +257,23 @@ def _wall_minus_mono() -> float:
     return best[1]
 
 
+def _param_value(command: list[str], key: str) -> str:
+    """The value a node's command line gives parameter ``key``: its last ``-p key:=value``, else its
+    parameter files' (the last that sets it), else "node default"."""
+    import yaml
+
+    vals = [a.split(":=", 1)[1] for a in command if a.startswith(f"{key}:=")]
+    if vals:
+        return vals[-1]
+    for i in reversed([i for i, a in enumerate(command[:-1]) if a == "--params-file"]):
+        doc = yaml.safe_load(Path(command[i + 1]).read_text()) or {}
+        for section in doc.values():
+            params = (section or {}).get("ros__parameters", {})
+            if key in params:
+                return str(params[key])
+    return "node default"
+
+
 def _jitter(stamps: list[float], period: float) -> dict:
     d = np.diff(np.asarray(stamps))
     if len(d) < 2:
@@ -421,6 +438,7 @@ def bench_stack(
     revise: bool = True,
     compose: bool = True,
     cmg_detail: bool = False,
+    sim_nice: int | None = None,
 ) -> dict:
     import stack_harness as H
 
@@ -436,12 +454,14 @@ def bench_stack(
     # must be wall time (with the sim graph's default simulated time they would be /clock's)
     stack = H.Stack(work / "logs", cmg, pol, ros_domain, dds, extra_args={"use_sim_time": "false"},
                     node_params={"cmg_node": ["max_accel:=[100.0,100.0,100.0]",
-                                              f"revise_on_command:={str(revise).lower()}"]},
+                                              f"revise_on_command:={str(revise).lower()}"],
+                                 "mujoco_sim": [] if sim_nice is None else [f"nice:={sim_nice}"]},
                     compose=compose)  # fmt: skip
     probe = H.WireProbe(dds, lowstate=False)
     wire = WireSignal(probe)
     ros = _RosSide(cmg_detail)
     res: dict = {"nodes": list(H.CONTROL_NODES), "processes": list(stack.names), "compose": compose,
+                 "sim_nice": _param_value(stack.commands["mujoco_sim"], "nice"),
                  "cmg_node_command": stack.commands["cmg_node"][1:]}  # fmt: skip
     try:
         stack.start()
@@ -709,6 +729,7 @@ def table(res: dict) -> str:
             cond += f" {c['missed']} missed, {100 * c.get('revised_share', 0):.0f}% by a revised tick,"
             cond += f" load {c['loadavg_before']}"
             cond += ", control chain in one process" if s.get("compose") else ", control chain as 3 processes"
+            cond += f", simulator at nice {s.get('sim_nice')}"
             for key, label in (
                 ("total", "/cmd_vel -> LowCmd on the wire (total)"),
                 (
@@ -810,6 +831,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="compose:=false: cmg_node, reference_mux and policy_node as three processes (the A/B of it)",
     )
+    ap.add_argument(
+        "--sim-nice",
+        type=int,
+        default=None,
+        help="mujoco_sim nice:=N (default: the simulator's parameter, 10; 0 = the A/B without it)",
+    )
     args = ap.parse_args(argv)
     skip = {s for s in args.skip.split(",") if s}
     q = args.quick
@@ -822,7 +849,13 @@ def main(argv: list[str] | None = None) -> int:
             "stack",
             "stack",
             lambda: bench_stack(
-                lat_samples, 2, 5.0 if q else 15.0, not args.no_revision, not args.no_compose, args.cmg_detail
+                lat_samples,
+                2,
+                5.0 if q else 15.0,
+                not args.no_revision,
+                not args.no_compose,
+                args.cmg_detail,
+                args.sim_nice,
             ),
         ),
         ("sim_rtf", "sim", lambda: bench_sim_rtf(5.0 if q else 20.0)),

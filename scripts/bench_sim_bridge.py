@@ -87,7 +87,7 @@ def bench_codec(n=2000) -> dict:
 
 # ------------------------------------------------------------------------------ 2. real-time factor
 def bench_rtf(sim_seconds: float, domain: int, env: dict) -> dict:
-    from g1_bringup.sim_core import SimConfig, SimCore
+    from g1_bringup.simulator.sim_core import SimConfig, SimCore
     from twist_controller import unitree_io
 
     core = SimCore(SimConfig())

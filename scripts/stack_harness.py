@@ -293,7 +293,7 @@ class WireProbe:
         self.cmds: list[tuple[float, str, float]] = []  # (t, mode, max |q - default|)
         self.states: list[tuple[float, float, float]] = []  # (t, max |dq|, max |tau| / limit)
         # (t, reserve[0]) of every LowState whose reserve[0] changed: the simulator's LowCmd-watchdog
-        # marker (g1_bringup.sim_core.LOWSTATE_WATCHDOG_FLAG while it damps)
+        # marker (g1_bringup.simulator.sim_core.LOWSTATE_WATCHDOG_FLAG while it damps)
         self.state_flags: list[tuple[float, int]] = []
         self.last_cmd = None
         self.last_state = None

@@ -333,7 +333,7 @@ def test_fault_campaign(rig):
     #    real G1 firmware does on a silent LowCmd stream is not verified): mujoco_sim restarted
     #    with lowcmd_timeout:=0.085; kill -9 pd_bridge -> the simulator damps by itself. Measured
     #    on the wire: kill -> first LowState whose reserve[0] carries the watchdog marker.
-    from g1_bringup.sim_core import LOWSTATE_WATCHDOG_FLAG
+    from g1_bringup.simulator.sim_core import LOWSTATE_WATCHDOG_FLAG
 
     stack.stop("mujoco_sim")
     stack.add_params("mujoco_sim", [f"lowcmd_timeout:={LOWCMD_TIMEOUT}"])

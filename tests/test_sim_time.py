@@ -169,7 +169,7 @@ def test_lowstate_gap_trips_in_sim_time(ros_env, tmp_path, graph):
     """A stand-in robot (real MuJoCo core in this process) publishes LowState and /clock paced at
     real time. Both stop: no trip. Only LowState stops while /clock runs on: DAMPING after
     state_timeout of simulated time."""
-    from g1_bringup.sim_core import SimConfig, SimCore
+    from g1_bringup.simulator.sim_core import SimConfig, SimCore
     from twist_controller import unitree_io
 
     dds = H.process_dds_domain()

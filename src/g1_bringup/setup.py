@@ -25,7 +25,7 @@ setup(
     entry_points={
         "console_scripts": [
             "stack = g1_bringup.stack:main",
-            "mujoco_sim = g1_bringup.mujoco_sim:main",
+            "mujoco_sim = g1_bringup.simulator.mujoco_sim:main",
             "loco_api = g1_bringup.robot_api.loco_node:main",
             "motion_switcher = g1_bringup.robot_api.switcher_tool:main",
             "joy_teleop = g1_bringup.teleop.joy_teleop:main",

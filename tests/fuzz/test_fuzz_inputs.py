@@ -369,7 +369,7 @@ def test_fuzz_lowcmd_into_simulator(fuzz, monkeypatch, tmp_path):
     """Whatever LowCmd reaches the simulator, physics stays finite (non-finite motors get zero torque;
     absurd finite gains overflow ctrl and MuJoCo resets the state, logging to MUJOCO_LOG.TXT in cwd)."""
     monkeypatch.chdir(tmp_path)
-    from g1_bringup.sim_core import SimConfig, SimCore, command_from_lowcmd
+    from g1_bringup.simulator.sim_core import SimConfig, SimCore, command_from_lowcmd
     from twist_controller.unitree_io import LowCmd
 
     core = SimCore(SimConfig())

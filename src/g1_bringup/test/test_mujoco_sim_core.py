@@ -8,7 +8,7 @@ import mujoco
 import numpy as np
 import pytest
 
-from g1_bringup.sim_core import MotorCommand, SimConfig, SimCore, command_from_lowcmd, quat_to_rpy
+from g1_bringup.simulator.sim_core import MotorCommand, SimConfig, SimCore, command_from_lowcmd, quat_to_rpy
 from twist_controller import robot, unitree_io
 from twist_controller.safety import Mode, Request, SafetyConfig, SafetyStateMachine
 
@@ -265,7 +265,7 @@ def test_sim_clock_stays_on_the_lowstate_tick_for_hours_of_simulated_time():
     """/clock and the stamps derived from it must equal the LowState tick (whole ms) at every step:
     the policy compares them. MuJoCo's data.time is a float sum of timesteps whose error passes half
     a nanosecond after 2^17 steps of 2 ms, so a nanosecond rounding drifted 1 ns off the tick."""
-    from g1_bringup.mujoco_sim import sim_time_ns
+    from g1_bringup.simulator.mujoco_sim import sim_time_ns
 
     model = mujoco.MjModel.from_xml_string('<mujoco><option timestep="0.002"/><worldbody/></mujoco>')
     data = mujoco.MjData(model)

@@ -25,7 +25,7 @@ from twist_controller.policy import load_policy
 from twist_controller.policy_runtime import PolicyRuntime, ReferenceSample
 from twist_controller.safety import Mode, Request, SafetyConfig, SafetyStateMachine
 
-from ..sim_core import MotorCommand, SimConfig, SimCore
+from ..simulator.sim_core import MotorCommand, SimConfig, SimCore
 from .protocol import COLUMNS, episode_metrics, segment_at
 
 DT = 0.02
