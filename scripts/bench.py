@@ -40,6 +40,8 @@ from pathlib import Path
 import numpy as np
 from stack_harness import WireSignal, policy_joint_offset  # scripts/, this file's folder
 
+from twist_controller.stamps import stamp_s
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "scripts"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -213,7 +215,7 @@ class _RosSide:
             self.ex.spin_once(timeout_sec=0.1)
 
     def _stamp(self, m) -> float:
-        return m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 - self.wall_minus_mono
+        return stamp_s(m.header.stamp) - self.wall_minus_mono
 
     def _on_ref(self, lst, m):
         t = time.monotonic()

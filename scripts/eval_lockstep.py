@@ -27,12 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from twist_controller.stamps import stamp_ns
+
 GRID_S = 0.02  # the control period; commands and rows live on this grid
 LEAD_S = 0.5  # commands are sent this far ahead of simulated time (cmg_node queues them)
-
-
-def _ns(stamp) -> int:
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
 class LockstepRecorder:
@@ -82,7 +80,7 @@ class LockstepRecorder:
 
     def _on_clock(self, m) -> None:
         self.callbacks += 1
-        t = _ns(m.clock) * 1e-9
+        t = stamp_ns(m.clock) * 1e-9
         if not self.fresh:
             if t > 1.0:
                 return
@@ -95,7 +93,7 @@ class LockstepRecorder:
             return
         p, o = m.pose.pose.position, m.pose.pose.orientation
         lv, av = m.twist.twist.linear, m.twist.twist.angular
-        self.odom[_ns(m.header.stamp)] = (
+        self.odom[stamp_ns(m.header.stamp)] = (
             (p.x, p.y, p.z),
             (o.w, o.x, o.y, o.z),
             (lv.x, lv.y, lv.z),
@@ -106,7 +104,7 @@ class LockstepRecorder:
         self.callbacks += 1
         if not self.fresh:
             return
-        ns = _ns(m.header.stamp)
+        ns = stamp_ns(m.header.stamp)
         self.q[ns] = np.asarray(m.position, dtype=float)
         if len(m.effort) == len(m.position) and len(m.effort):
             self.tau[ns] = np.abs(np.asarray(m.effort, dtype=float))
@@ -124,14 +122,14 @@ class LockstepRecorder:
         if not self.fresh:
             return
         if m.frames:
-            self.q_ref[_ns(m.header.stamp)] = np.asarray(m.frames[0].joint_positions, dtype=float)
+            self.q_ref[stamp_ns(m.header.stamp)] = np.asarray(m.frames[0].joint_positions, dtype=float)
 
     def _on_cs(self, m) -> None:
         self.callbacks += 1
         if not self.fresh:
             return
         if not self.modes or self.modes[-1][1] != m.mode_name:
-            self.modes.append((_ns(m.header.stamp), m.mode_name, m.last_transition))
+            self.modes.append((stamp_ns(m.header.stamp), m.mode_name, m.last_transition))
 
     def send_at(self, t: float, vx: float, vy: float, wz: float) -> None:
         m = self.TwistStamped()

@@ -47,6 +47,7 @@ from cmg_generator.command_input import CommandInput, CommandInputConfig
 from twist_controller import intra_process
 from twist_controller.node_main import run_node
 from twist_controller.reference_msgs import frame_to_msg
+from twist_controller.stamps import stamp_ns, stamp_s
 from twist_msgs.msg import ReferenceMotion
 
 SHIPPED_MODEL_NAMES = ("cmg_g1_small.pt", "cmg_g1.pt")
@@ -130,7 +131,7 @@ class CMGNode(Node):
 
     def _on_clock(self, msg) -> None:
         """Simulated time: tick once per period, at the first clock message inside it."""
-        t_ns = msg.clock.sec * 1_000_000_000 + msg.clock.nanosec
+        t_ns = stamp_ns(msg.clock)
         k = t_ns // self._period_ns
         if self._last_k is None or k > self._last_k:
             self._last_k, self._last_tick_ns = k, t_ns
@@ -175,7 +176,7 @@ class CMGNode(Node):
         self._publish(motion, self._tick_stamp, revision=True)
 
     def _on_cmd_stamped(self, msg: TwistStamped) -> None:
-        at = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        at = stamp_s(msg.header.stamp)
         now = self._now()
         if at <= now:
             self._on_cmd(msg.twist)

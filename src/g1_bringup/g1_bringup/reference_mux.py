@@ -36,6 +36,7 @@ from g1_bringup.mux_core import Motion, MuxConfig, MuxCore
 from twist_controller import intra_process
 from twist_controller.node_main import run_node
 from twist_controller.reference_msgs import frame_to_msg, msg_to_frame
+from twist_controller.stamps import stamp_s
 from twist_msgs.msg import ReferenceMotion
 
 # --------------------------------------------------------------------------- message conversions
@@ -151,7 +152,7 @@ class ReferenceMux(Node):
             # simulated time: the output keeps the source's stamp (a repeated message stays the
             # same reference downstream), and a reference stamped ahead of this node's /clock (a
             # lockstep tick not seen here yet) counts at its own time: same blend every run
-            now, stamp = max(now, msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9), msg.header.stamp
+            now, stamp = max(now, stamp_s(msg.header.stamp)), msg.header.stamp
         try:
             motion = msg_to_motion(msg)
         except (TypeError, ValueError) as exc:

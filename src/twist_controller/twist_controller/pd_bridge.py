@@ -46,6 +46,7 @@ import numpy as np
 from twist_controller import robot
 from twist_controller.node_main import spinning_in_background
 from twist_controller.safety import Mode, SafetyConfig, SafetyStateMachine, sim_now
+from twist_controller.stamps import time_msg
 
 PARAMS = {
     "robot": "sim",  # "sim" or "real"
@@ -339,7 +340,7 @@ class PdBridge:
     def publish_controller_state(self) -> None:
         now = self.now()
         cs = self._ControllerState()
-        cs.header.stamp = _time_msg(now) if self.sim_time else self.node.get_clock().now().to_msg()
+        cs.header.stamp = time_msg(now) if self.sim_time else self.node.get_clock().now().to_msg()
         with self._lock:
             cs.mode = int(self.sm.mode)
             cs.mode_name = self.sm.mode.name
@@ -355,7 +356,7 @@ class PdBridge:
 
     def _publish_state(self, msg, t: float | None = None) -> None:
         # simulated time the LowState was produced at, or the node clock's now
-        stamp = self.node.get_clock().now().to_msg() if t is None else _time_msg(t)
+        stamp = self.node.get_clock().now().to_msg() if t is None else time_msg(t)
         js = self._JointState()
         js.header.stamp = stamp
         js.name = list(robot.G1_JOINT_NAMES)
@@ -486,14 +487,6 @@ class PdBridge:
             except Exception:
                 break
             time.sleep(1.0 / float(self.p["rate_hz"]))
-
-
-def _time_msg(t: float):
-    """builtin_interfaces/Time for ``t`` seconds."""
-    from builtin_interfaces.msg import Time
-
-    ns = round(t * 1e9)
-    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
 
 
 def set_mode_client(request: str, timeout: float = 10.0) -> int:

@@ -48,6 +48,7 @@ from twist_controller import intra_process, robot
 from twist_controller.node_main import run_node
 from twist_controller.policy import PolicyLoadError, load_policy
 from twist_controller.policy_runtime import PolicyRuntime, PolicyRuntimeConfig, ReferenceSample
+from twist_controller.stamps import stamp_ns, time_msg_ns
 from twist_msgs.msg import JointTargets, ReferenceMotion
 
 SHIPPED_POLICY_NAMES = ("g1_student.onnx", "g1_student.pt")
@@ -139,7 +140,7 @@ class PolicyNode(Node):
         """When an input counts as taken: its header stamp in event_driven mode on simulated time
         (the step's "now" is then the reference's stamp, so ages compare production times, whatever
         order the executor delivered them in), else the node clock at receipt."""
-        return _ns(msg.header.stamp) * 1e-9 if self._stamp_sync else self._now()
+        return stamp_ns(msg.header.stamp) * 1e-9 if self._stamp_sync else self._now()
 
     def _warn(self, text: str) -> None:
         self.get_logger().warning(text, throttle_duration_sec=2.0)
@@ -165,7 +166,7 @@ class PolicyNode(Node):
         if err:
             self._warn(f"reference rejected: {err}")
         elif self._stamp_sync:
-            self._ref_stamp = _ns(msg.header.stamp)
+            self._ref_stamp = stamp_ns(msg.header.stamp)
             self._maybe_step()
         elif self.event_driven:
             redo = (
@@ -198,13 +199,7 @@ class PolicyNode(Node):
                 return
             self.get_logger().warning("simulated time went back: a restarted simulator, stepping on")
         self._done_stamp = r
-        self._tick(stamp=self._ref_stamp_msg(r))
-
-    @staticmethod
-    def _ref_stamp_msg(ns: int):
-        from builtin_interfaces.msg import Time
-
-        return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+        self._tick(stamp=time_msg_ns(r))
 
     def _on_joint_states(self, msg: JointState) -> None:
         if self.runtime is None:
@@ -225,7 +220,7 @@ class PolicyNode(Node):
         if err:
             self._warn(f"joint_states rejected: {err} (all 29 G1 joints must be present)")
         elif self._stamp_sync:
-            self._js_stamp = _ns(msg.header.stamp)
+            self._js_stamp = stamp_ns(msg.header.stamp)
             self._maybe_step()
 
     def _on_imu(self, msg: Imu) -> None:
@@ -238,14 +233,14 @@ class PolicyNode(Node):
         if err:
             self._warn(f"imu rejected: {err}")
         elif self._stamp_sync:
-            self._imu_stamp = _ns(msg.header.stamp)
+            self._imu_stamp = stamp_ns(msg.header.stamp)
             self._maybe_step()
 
     def _tick(self, stamp=None, redo: bool = False) -> None:
         if self.runtime is None:
             return
         self._last_step = self._now()
-        result = self.runtime.step(self._last_step if stamp is None else _ns(stamp) * 1e-9, redo=redo)
+        result = self.runtime.step(self._last_step if stamp is None else stamp_ns(stamp) * 1e-9, redo=redo)
         if result.targets is None:
             # once per cause (the text before the ages in parentheses), at most once per second
             cause = result.reason.split(" (")[0]
@@ -269,10 +264,6 @@ class PolicyNode(Node):
 
 
 RESTART_NS = 1_000_000_000  # simulated time this far behind the last step = a restarted simulator
-
-
-def _ns(stamp) -> int:
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
 def main(argv: list[str] | None = None) -> int:

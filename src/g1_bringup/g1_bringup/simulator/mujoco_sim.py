@@ -48,6 +48,7 @@ import numpy as np
 
 from g1_bringup.simulator.sim_core import SimConfig, SimCore, command_from_lowcmd
 from twist_controller.node_main import spinning_in_background
+from twist_controller.stamps import time_msg_ns
 
 PARAMS = {
     "dds_domain": 1,
@@ -272,10 +273,7 @@ class SimRunner:
             self._tf_pub.publish(self._TF(transforms=[t]))
 
     def _sim_stamp(self):
-        from builtin_interfaces.msg import Time
-
-        ns = sim_time_ns(self.core.time)
-        return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+        return time_msg_ns(sim_time_ns(self.core.time))
 
     def _publish_clock(self) -> None:
         if self._clock_pub is not None:
