@@ -13,9 +13,11 @@ measurement), simulated vs wall time, the simulator's lockstep timeouts, the loa
     python scripts/load_test.py --seconds 600 --clock wall             # the old wall-clock behaviour
     python scripts/load_test.py --seconds 600 --clock sim --lockstep   # + lockstep
     python scripts/load_test.py --seconds 600 --clock sim --lockstep --lockstep-slack 0.04
+    python scripts/load_test.py --seconds 600 --clock sim --sim-nice 0  # the simulator not yielding
 
-Writes ``runs/reliability/load_<clock>[_lockstep[_slack<ms>]].json``; exit status 1 when the bridge left
-POLICY (the criterion of ``tests/test_load.py``). Needs the ROS venv (``source scripts/env.sh``).
+Writes ``runs/reliability/load_<clock>[_lockstep[_slack<ms>]][_nice<n>].json``; exit status 1 when
+the bridge left POLICY (the criterion of ``tests/test_load.py``). Needs the ROS venv
+(``source scripts/env.sh``).
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ def run(
     workdir: Path,
     lockstep_slack: float = 0.0,
     compose: bool = True,
+    sim_nice: int | None = None,
 ):
     import rclpy
     from geometry_msgs.msg import Twist
@@ -76,8 +79,9 @@ def run(
     d = workdir / "models"
     extra = {"use_sim_time": "true" if sim_time else "false", "lockstep": "true" if lockstep else "false",
              "lockstep_slack": str(lockstep_slack)}  # fmt: skip
+    nice = {"mujoco_sim": [f"nice:={sim_nice}"]} if sim_nice is not None else None
     stack = H.Stack(workdir / "logs", H.tiny_cmg(d / "cmg.pt"), H.zero_policy(d / "pol.pt"), ros_domain, dds,
-                    extra_args=extra, compose=compose)  # fmt: skip
+                    extra_args=extra, node_params=nice, compose=compose)  # fmt: skip
     os.environ["ROS_DOMAIN_ID"] = str(ros_domain)
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     rclpy.init()
@@ -179,6 +183,7 @@ def run(
                 "lockstep": lockstep,
                 "lockstep_slack_s": lockstep_slack if lockstep else None,
                 "hogs_nice0": hogs,
+                "sim_nice": "parameter default (10)" if sim_nice is None else sim_nice,
                 "processes": list(stack.names),  # control_chain: the chain composed in one process
                 "cores": os.cpu_count(),
                 "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
@@ -220,6 +225,9 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--no-compose", action="store_true", help="cmg_node, reference_mux and policy_node as 3 processes"
     )
+    ap.add_argument(
+        "--sim-nice", type=int, default=None, help="mujoco_sim nice:=N (default: its parameter, 10; 0 = none)"
+    )
     ap.add_argument("--ros-domain", type=int, default=None)
     ap.add_argument("--dds-domain", type=int, default=None)
     ap.add_argument("--out", default="")
@@ -228,9 +236,10 @@ def main(argv=None) -> int:
     dds = a.dds_domain if a.dds_domain is not None else 200 + os.getpid() % 30
     with tempfile.TemporaryDirectory(prefix="g1_load_") as tmp:
         res = run(a.seconds, a.clock == "sim", a.lockstep, a.hogs, ros, dds, Path(tmp), a.lockstep_slack,
-                  compose=not a.no_compose)  # fmt: skip
+                  compose=not a.no_compose, sim_nice=a.sim_nice)  # fmt: skip
     slack = f"_slack{round(a.lockstep_slack * 1000)}" if a.lockstep and a.lockstep_slack > 0 else ""
-    name = f"load_{a.clock}{'_lockstep' if a.lockstep else ''}{slack}.json"
+    nice = f"_nice{a.sim_nice}" if a.sim_nice is not None else ""
+    name = f"load_{a.clock}{'_lockstep' if a.lockstep else ''}{slack}{nice}.json"
     out = Path(a.out) if a.out else REPO / "runs" / "reliability" / name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1))
