@@ -276,6 +276,15 @@ def _param_value(command: list[str], key: str) -> str:
     return "node default"
 
 
+def _sim_nice(command: list[str]) -> int:
+    """The niceness the simulator adds to itself with this command line (its ``nice`` parameter,
+    -1 = auto: 0 on wall time, as the bench runs)."""
+    from g1_bringup.simulator.mujoco_sim import nice_increment
+
+    on_sim_time = _param_value(command, "controller_on_sim_time").lower() == "true"
+    return nice_increment(int(_param_value(command, "nice")), on_sim_time)
+
+
 def _jitter(stamps: list[float], period: float) -> dict:
     d = np.diff(np.asarray(stamps))
     if len(d) < 2:
@@ -463,7 +472,7 @@ def bench_stack(
     wire = WireSignal(probe)
     ros = _RosSide(cmg_detail)
     res: dict = {"nodes": list(H.CONTROL_NODES), "processes": list(stack.names), "compose": compose,
-                 "sim_nice": _param_value(stack.commands["mujoco_sim"], "nice"),
+                 "sim_nice": _sim_nice(stack.commands["mujoco_sim"]),
                  "cmg_node_command": stack.commands["cmg_node"][1:]}  # fmt: skip
     try:
         stack.start()
@@ -837,7 +846,8 @@ def main(argv: list[str] | None = None) -> int:
         "--sim-nice",
         type=int,
         default=None,
-        help="mujoco_sim nice:=N (default: the simulator's parameter, 10; 0 = the A/B without it)",
+        help="mujoco_sim nice:=N (default: its parameter: auto, 0 on the bench's wall time; 10 = as on "
+        "simulated time)",
     )
     args = ap.parse_args(argv)
     skip = {s for s in args.skip.split(",") if s}

@@ -183,7 +183,7 @@ def run(
                 "lockstep": lockstep,
                 "lockstep_slack_s": lockstep_slack if lockstep else None,
                 "hogs_nice0": hogs,
-                "sim_nice": "parameter default (10)" if sim_nice is None else sim_nice,
+                "sim_nice": ("auto: 10 on simulated time, 0 on wall time") if sim_nice is None else sim_nice,
                 "processes": list(stack.names),  # control_chain: the chain composed in one process
                 "cores": os.cpu_count(),
                 "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
@@ -226,7 +226,10 @@ def main(argv=None) -> int:
         "--no-compose", action="store_true", help="cmg_node, reference_mux and policy_node as 3 processes"
     )
     ap.add_argument(
-        "--sim-nice", type=int, default=None, help="mujoco_sim nice:=N (default: its parameter, 10; 0 = none)"
+        "--sim-nice",
+        type=int,
+        default=None,
+        help="mujoco_sim nice:=N (default: auto, 10 on simulated time, 0 on wall time)",
     )
     ap.add_argument("--ros-domain", type=int, default=None)
     ap.add_argument("--dds-domain", type=int, default=None)

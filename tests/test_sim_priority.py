@@ -1,7 +1,9 @@
-"""The simulator yields a contested core to the controller it hosts (``mujoco_sim`` parameter
-``nice``, default 10; docs/sim_time.md): every thread of the real simulator process runs at the
-raised niceness, including the threads rclpy and DDS started before the parameter was read, and
-``nice:=0`` leaves it at its parent's."""
+"""The simulator yields a contested core to the controller it hosts when that controller runs on
+the simulator's clock (``mujoco_sim`` parameters ``nice``, default -1 = auto, and
+``controller_on_sim_time``, set by the sim graph from ``use_sim_time``; docs/sim_time.md): every
+thread of the real simulator process runs at the raised niceness, including the threads rclpy and
+DDS started before the parameters were read; on wall time (auto) or with ``nice:=0`` it stays at
+its parent's."""
 
 from __future__ import annotations
 
@@ -40,8 +42,14 @@ got = lower_priority(3)
 later = []
 t = threading.Thread(target=lambda: later.append(os.getpriority(os.PRIO_PROCESS, 0)))
 t.start(); t.join()
+nices = set()
 tids = [int(x) for x in os.listdir("/proc/self/task")]
-nices = sorted({os.getpriority(os.PRIO_PROCESS, tid) for tid in tids})
+for tid in tids:
+    try:
+        nices.add(os.getpriority(os.PRIO_PROCESS, tid))
+    except ProcessLookupError:  # a library's thread that ended meanwhile
+        pass
+nices = sorted(nices)
 print(base, got, later[0], len(tids), *nices)
 stop.set()
 """
@@ -57,8 +65,30 @@ def test_lower_priority_reaches_threads_started_before_and_after():
     assert n_threads >= 2 and nices == [want], f"not every thread was reniced: {nices}"
 
 
+def test_auto_nice_only_when_the_controller_runs_on_simulated_time():
+    from g1_bringup.simulator.mujoco_sim import PARAMS, SIM_TIME_NICE, nice_increment
+
+    assert PARAMS["nice"] == -1 and PARAMS["controller_on_sim_time"] is False
+    assert nice_increment(-1, True) == SIM_TIME_NICE > 0
+    assert nice_increment(-1, False) == 0  # wall time: a starved simulator would trip the bridge
+    assert nice_increment(3, False) == 3 and nice_increment(0, True) == 0  # set explicitly: as set
+
+
+def test_sim_graph_tells_the_simulator_its_clock():
+    from g1_bringup.graph import Arg, sim_graph
+
+    assert sim_graph().node("mujoco_sim").parameters["controller_on_sim_time"] == Arg("use_sim_time")
+
+
+SIM_TIME = ["-p", "controller_on_sim_time:=true"]
+
+
 @pytest.mark.ros
-@pytest.mark.parametrize(("args", "increment"), [([], 10), (["-p", "nice:=0"], 0)], ids=["default", "nice0"])
+@pytest.mark.parametrize(
+    ("args", "increment"),
+    [(SIM_TIME, 10), ([], 0), ([*SIM_TIME, "-p", "nice:=0"], 0), (["-p", "nice:=4"], 4)],
+    ids=["sim_time_auto", "wall_time_auto", "sim_time_nice0", "wall_time_nice4"],
+)
 def test_simulator_process_runs_niced(ros_env, tmp_path, args, increment):
     pytest.importorskip("rclpy", reason="needs the ROS venv (source scripts/env.sh)")
     import stack_harness as H

@@ -277,6 +277,8 @@ def sim_graph() -> Graph:
                 "lowcmd_timeout": Arg("lowcmd_timeout"),
                 "lockstep": Arg("lockstep"),
                 "lockstep_slack": Arg("lockstep_slack"),
+                # on simulated time the simulator yields a contested core to the controller
+                "controller_on_sim_time": Arg("use_sim_time"),
             },
         ),
         NodeSpec(

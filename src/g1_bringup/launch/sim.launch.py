@@ -45,7 +45,7 @@ def generate_launch_description():
             output="screen",
             parameters=[
                 PathJoinSubstitution([FindPackageShare("g1_bringup"), "config", 'mujoco_sim.yaml']),
-                {'dds_domain': LaunchConfiguration("dds_domain"), 'viewer': LaunchConfiguration("viewer"), 'band_auto_release_s': LaunchConfiguration("band_release_s"), 'band_release_after': LaunchConfiguration("band_release_after"), 'lowcmd_timeout': LaunchConfiguration("lowcmd_timeout"), 'lockstep': LaunchConfiguration("lockstep"), 'lockstep_slack': LaunchConfiguration("lockstep_slack")},
+                {'dds_domain': LaunchConfiguration("dds_domain"), 'viewer': LaunchConfiguration("viewer"), 'band_auto_release_s': LaunchConfiguration("band_release_s"), 'band_release_after': LaunchConfiguration("band_release_after"), 'lowcmd_timeout': LaunchConfiguration("lowcmd_timeout"), 'lockstep': LaunchConfiguration("lockstep"), 'lockstep_slack': LaunchConfiguration("lockstep_slack"), 'controller_on_sim_time': LaunchConfiguration("use_sim_time")},
             ],
         ),
         Node(

@@ -81,12 +81,15 @@ PARAMS = {
     # s of simulated time the controller may lag: at boundary t wait for a LowCmd for t - slack (0 =
     # strict, the same trajectory every run; > 0 = the chain computes while physics runs on)
     "lockstep_slack": 0.0,
-    # niceness added to every thread of the simulator (0 = none): it stands in for the robot's own
-    # hardware, so on a shared machine the controller it hosts should win a contested core, as it
-    # would on the robot. Measured (docs/sim_time.md): /cmd_vel -> LowCmd p99 16-17 ms with the
-    # simulator at nice 10 against 24-31 ms at nice 0, same box and load
-    "nice": 10,
+    # niceness added to every thread of the simulator; -1 = auto: SIM_TIME_NICE when the controller
+    # runs on this simulator's /clock (controller_on_sim_time), else 0. The simulator stands in for
+    # the robot's own hardware, so the controller should win a contested core, as it would on the
+    # robot; on simulated time a starved simulator only slows the run down, on wall time it makes
+    # LowState late and trips the bridge (measured, docs/sim_time.md), hence the auto
+    "nice": -1,
+    "controller_on_sim_time": False,  # the sim graph sets it from its use_sim_time
 }
+SIM_TIME_NICE = 10
 
 LOWCMD_STAMP_NONE = 0  # LowCmd reserve[0]: 0 = unstamped, else lockstep stamp in ms + 1
 
@@ -100,6 +103,14 @@ def sim_time_ns(t: float) -> int:
     return round(t * 1e6) * 1000
 
 
+def nice_increment(nice: int, controller_on_sim_time: bool) -> int:
+    """The niceness to add: ``nice`` when set (>= 0), else (auto) SIM_TIME_NICE when the controller
+    runs on the simulator's clock and 0 when it runs on wall time."""
+    if nice >= 0:
+        return nice
+    return SIM_TIME_NICE if controller_on_sim_time else 0
+
+
 def lower_priority(increment: int) -> int | None:
     """Raise the niceness of every thread of this process by ``increment`` (Linux sets niceness per
     thread, and rclpy and DDS have started theirs by now); threads started later inherit it. Any
@@ -111,11 +122,13 @@ def lower_priority(increment: int) -> int | None:
         tids = [int(t) for t in os.listdir("/proc/self/task")]
     except OSError:
         tids = [0]
-    try:
-        for tid in tids:
+    for tid in tids:
+        try:
             os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + increment))
-    except (OSError, AttributeError):
-        return None
+        except ProcessLookupError:  # the thread ended since the listing
+            continue
+        except (OSError, AttributeError):
+            return None
     return os.getpriority(os.PRIO_PROCESS, 0)
 
 
@@ -505,7 +518,8 @@ def main(argv: list[str] | None = None) -> int:
         "--nice",
         type=int,
         default=None,
-        help="niceness to add to the simulator's threads (default: parameter nice, 10; 0 = none)",
+        help="niceness to add to the simulator's threads (default: parameter nice, -1 = auto: 10 when "
+        "the controller runs on the simulator's /clock, else 0)",
     )
     args, ros_args = ap.parse_known_args(argv)
 
@@ -540,10 +554,11 @@ def main(argv: list[str] | None = None) -> int:
         if val is not None:
             params[key] = val
     log = node.get_logger().info if node is not None else print
-    nice = lower_priority(int(params["nice"]))
+    increment = nice_increment(int(params["nice"]), bool(params["controller_on_sim_time"]))
+    nice = lower_priority(increment)
     if nice is None:
-        log(f"could not lower the simulator's priority (nice {params['nice']}): running at normal priority")
-    elif int(params["nice"]) > 0:
+        log(f"could not lower the simulator's priority (nice +{increment}): running at normal priority")
+    elif increment > 0:
         log(f"simulator at nice {nice}: the controller wins a contested core (parameter nice)")
     try:
         runner = SimRunner(params, node=node, log=log)
