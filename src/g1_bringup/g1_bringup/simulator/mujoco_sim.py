@@ -28,6 +28,11 @@ this module is the thin DDS + ROS shell around it:
   running ahead), at the price of run-to-run repeatability (the default 0 keeps it).
   Until the first LowCmd the simulation holds at t = 0 (LowState and /clock repeated every 20 ms
   of wall time), so every run starts from the same state. See docs/sim_time.md.
+* Priority: when the controller runs on this simulator's ``/clock`` (``controller_on_sim_time``,
+  set by the sim graph) every thread of the simulator runs at nice +10 (``nice``, -1 = this auto;
+  ``--nice N``), so the controller wins a contested core as it would on the robot, and a busy
+  machine slows the simulation down instead of starving the chain. On wall time it stays at 0: a
+  starved simulator would make LowState late and trip the bridge.
 * ROS: ground truth ``/odom`` (nav_msgs/Odometry, pelvis in ``odom``), ``/tf`` when ``tf2_msgs`` is
   importable (otherwise logged once), ``/sim/status`` (std_msgs/String, JSON counters, 2 Hz), and
   ``/sim/elastic_band`` (std_msgs/Bool) to switch the band at run time.
