@@ -279,10 +279,13 @@ def _param_value(command: list[str], key: str) -> str:
 def _sim_nice(command: list[str]) -> int:
     """The niceness the simulator adds to itself with this command line (its ``nice`` parameter,
     -1 = auto: 0 on wall time, as the bench runs)."""
-    from g1_bringup.simulator.mujoco_sim import nice_increment
+    from g1_bringup.simulator.mujoco_sim import PARAMS, nice_increment
 
-    on_sim_time = _param_value(command, "controller_on_sim_time").lower() == "true"
-    return nice_increment(int(_param_value(command, "nice")), on_sim_time)
+    def value(key: str) -> str:
+        v = _param_value(command, key)
+        return str(PARAMS[key]) if v == "node default" else v
+
+    return nice_increment(int(value("nice")), value("controller_on_sim_time").lower() == "true")
 
 
 def _jitter(stamps: list[float], period: float) -> dict:
