@@ -2,9 +2,10 @@
 (default 600) with a CPU hog at nice 0 on every core, on simulated time. The bridge must reach
 POLICY without a trip (start-up under load included) and never leave it: 0 DAMPING transitions.
 Lockstep (strict, as ``make sim`` runs, and with 40 ms of slack) must hold that, and so must
-simulated time alone now that the simulator yields a contested core (``mujoco_sim`` ``nice``,
-default 10): the run slows down instead of the chain falling behind. With the simulator at nice 0
-simulated time alone is known not to hold (expected to fail, kept to show it).
+simulated time alone now that the simulator yields a contested core (``mujoco_sim`` ``nice``: auto,
++10 when the controller runs on its clock): the run slows down instead of the chain falling
+behind. With the simulator at nice 0 simulated time alone is known not to hold (expected to fail,
+kept to show it).
 
 ``scripts/load_test.py`` is the same run as a script (also with ``--clock wall``, the old
 behaviour, for comparison); results in ``runs/reliability/``. Slow: runs only with --run-slow.
