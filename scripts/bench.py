@@ -259,35 +259,6 @@ def _wall_minus_mono() -> float:
     return best[1]
 
 
-def _param_value(command: list[str], key: str) -> str:
-    """The value a node's command line gives parameter ``key``: its last ``-p key:=value``, else its
-    parameter files' (the last that sets it), else "node default"."""
-    import yaml
-
-    vals = [a.split(":=", 1)[1] for a in command if a.startswith(f"{key}:=")]
-    if vals:
-        return vals[-1]
-    for i in reversed([i for i, a in enumerate(command[:-1]) if a == "--params-file"]):
-        doc = yaml.safe_load(Path(command[i + 1]).read_text()) or {}
-        for section in doc.values():
-            params = (section or {}).get("ros__parameters", {})
-            if key in params:
-                return str(params[key])
-    return "node default"
-
-
-def _sim_nice(command: list[str]) -> int:
-    """The niceness the simulator adds to itself with this command line (its ``nice`` parameter,
-    -1 = auto: 0 on wall time, as the bench runs)."""
-    from g1_bringup.simulator.mujoco_sim import PARAMS, nice_increment
-
-    def value(key: str) -> str:
-        v = _param_value(command, key)
-        return str(PARAMS[key]) if v == "node default" else v
-
-    return nice_increment(int(value("nice")), value("controller_on_sim_time").lower() == "true")
-
-
 def _jitter(stamps: list[float], period: float) -> dict:
     d = np.diff(np.asarray(stamps))
     if len(d) < 2:
@@ -475,7 +446,6 @@ def bench_stack(
     wire = WireSignal(probe)
     ros = _RosSide(cmg_detail)
     res: dict = {"nodes": list(H.CONTROL_NODES), "processes": list(stack.names), "compose": compose,
-                 "sim_nice": _sim_nice(stack.commands["mujoco_sim"]),
                  "cmg_node_command": stack.commands["cmg_node"][1:]}  # fmt: skip
     try:
         stack.start()
@@ -486,6 +456,7 @@ def bench_stack(
         if ros.mode != "POLICY":
             raise RuntimeError(f"stack never reached POLICY (mode {ros.mode}); logs in {work}")
         t_policy = time.monotonic()
+        res["sim_nice"] = stack.nice("mujoco_sim")  # as measured: the simulator sets its own
         # ---- /cmd_vel -> LowCmd latency, per hop, on the same commands; ``runs`` windows back to
         # back (the same load), so the run-to-run spread is part of the figure
         res["cmd_vel_to_lowcmd_runs"] = []

@@ -183,7 +183,7 @@ def run(
                 "lockstep": lockstep,
                 "lockstep_slack_s": lockstep_slack if lockstep else None,
                 "hogs_nice0": hogs,
-                "sim_nice": ("auto: 10 on simulated time, 0 on wall time") if sim_nice is None else sim_nice,
+                "sim_nice": stack.nice("mujoco_sim"),  # as measured: the simulator sets its own
                 "processes": list(stack.names),  # control_chain: the chain composed in one process
                 "cores": os.cpu_count(),
                 "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
@@ -209,6 +209,14 @@ def run(
         ex.shutdown(timeout_sec=1.0)
         node.destroy_node()
         rclpy.shutdown()
+
+
+def result_path(clock: str, lockstep: bool, slack: float, sim_nice: int | None) -> Path:
+    """``runs/reliability/load_<clock>[_lockstep[_slack<ms>]][_nice<n>].json``: one file per mode."""
+    name = f"load_{clock}{'_lockstep' if lockstep else ''}"
+    name += f"_slack{round(slack * 1000)}" if lockstep and slack > 0 else ""
+    name += f"_nice{sim_nice}" if sim_nice is not None else ""
+    return REPO / "runs" / "reliability" / f"{name}.json"
 
 
 def main(argv=None) -> int:
@@ -240,10 +248,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="g1_load_") as tmp:
         res = run(a.seconds, a.clock == "sim", a.lockstep, a.hogs, ros, dds, Path(tmp), a.lockstep_slack,
                   compose=not a.no_compose, sim_nice=a.sim_nice)  # fmt: skip
-    slack = f"_slack{round(a.lockstep_slack * 1000)}" if a.lockstep and a.lockstep_slack > 0 else ""
-    nice = f"_nice{a.sim_nice}" if a.sim_nice is not None else ""
-    name = f"load_{a.clock}{'_lockstep' if a.lockstep else ''}{slack}{nice}.json"
-    out = Path(a.out) if a.out else REPO / "runs" / "reliability" / name
+    out = Path(a.out) if a.out else result_path(a.clock, a.lockstep, a.lockstep_slack, a.sim_nice)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1))
     print(json.dumps(res, indent=1))

@@ -214,6 +214,10 @@ class Stack:
     def pid(self, name: str) -> int:
         return self.procs[name].pid
 
+    def nice(self, name: str) -> int:
+        """The niceness process ``name`` runs at now (its main thread's; the simulator sets its own)."""
+        return os.getpriority(os.PRIO_PROCESS, self.pid(name))
+
     def signal(self, name: str, sig: int) -> float:
         """Send ``sig``; returns the monotonic time just before sending."""
         t = time.monotonic()

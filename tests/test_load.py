@@ -64,9 +64,7 @@ def test_sim_time_under_load_never_trips(ros_env, tmp_path, lockstep, slack, sim
         lockstep_slack=slack,
         sim_nice=sim_nice,
     )
-    name = f"load_sim{'_lockstep' if lockstep else ''}{f'_slack{round(slack * 1000)}' if slack else ''}"
-    name += f"_nice{sim_nice}" if sim_nice is not None else ""
-    out = load_test.REPO / "runs" / "reliability" / f"{name}.json"
+    out = load_test.result_path("sim", lockstep, slack, sim_nice)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1))
     print(json.dumps(res, indent=1))
